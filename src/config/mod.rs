@@ -1,0 +1,214 @@
+//! The config layer: YAML text in, a validated [`Config`] out, or every
+//! problem found, each with the key and the line at fault.
+//!
+//! Two stages, as River does it: [`file`] mirrors the YAML exactly (strict:
+//! unknown keys and duplicate keys are errors), then [`model`] applies
+//! defaults, resolves secrets and upstream addresses, and checks meaning.
+
+mod file;
+pub mod model;
+pub mod units;
+
+use std::fmt;
+use std::path::Path;
+
+pub use model::{
+    Backend, BodyChecks, Config, Dedupe, Forward, Idempotency, KeySource, PathMatch, Route, Server,
+    UnlistedEvent, Upstream, Verification,
+};
+
+/// The development config shipped inside the binary: `hookgate run` with no
+/// `--config` uses it. It listens on 127.0.0.1:8080 and forwards to
+/// 127.0.0.1:3000 with an inline dev secret.
+pub const EMBEDDED_DEV_CONFIG: &str = include_str!("../../conf/dev.yaml");
+
+/// One thing wrong with a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key at fault, as a path (`routes[0].upstream.url`).
+    pub key: String,
+    /// 1-based line and column, when known.
+    pub line: Option<(u64, u64)>,
+    /// What is wrong, in words. Never contains a secret.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn at(key: &str, (line, col): (u64, u64), message: String) -> Self {
+        Problem {
+            key: key.to_string(),
+            line: (line > 0).then_some((line, col)),
+            message,
+        }
+    }
+
+    pub(crate) fn new(key: &str, message: String) -> Self {
+        Problem {
+            key: key.to_string(),
+            line: None,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some((l, c)) if c > 0 => write!(f, "line {l}, column {c}: {}: {}", self.key, self.message),
+            Some((l, _)) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+pub(crate) type Problems = Vec<Problem>;
+
+/// Why a config was refused: every problem found, and the file it came from.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// The file (or `<embedded>`).
+    pub origin: String,
+    /// At least one problem.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {p}", self.origin)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses and validates config text. `origin` names it in errors.
+pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let err = |problems| ConfigError {
+        origin: origin.to_string(),
+        problems,
+    };
+    let parsed: file::File = serde_saphyr::from_str(text).map_err(|e| {
+        let line = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let message = e.without_snippet().to_string();
+        // The plain message may repeat the position; keep it short.
+        let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+        err(vec![Problem::at("(yaml)", line, message)])
+    })?;
+    let mut problems = Vec::new();
+    match model::build(parsed, &mut problems) {
+        Some(c) if problems.is_empty() => Ok(c),
+        _ => Err(err(problems)),
+    }
+}
+
+/// Reads, parses and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        problems: vec![Problem::new("(file)", format!("cannot read: {e}"))],
+    })?;
+    from_yaml(&text, &origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+server:
+  listen: ["127.0.0.1:8080"]
+routes:
+  - name: fynapse
+    path: /webhooks/fynapse
+    upstream:
+      url: http://127.0.0.1:3000/hooks
+    verify:
+      scheme: fynapse
+      secrets:
+        - value: dev-secret
+"#;
+
+    fn problems(yaml: &str) -> Vec<Problem> {
+        from_yaml(yaml, "t.yaml").expect_err("should be refused").problems
+    }
+
+    fn one(yaml: &str) -> Problem {
+        let p = problems(yaml);
+        assert_eq!(p.len(), 1, "{p:?}");
+        p.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn good_config_gets_defaults() {
+        let c = from_yaml(GOOD, "t.yaml").unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.max_body, 1 << 20);
+        assert_eq!(r.content_types, vec!["application/json"]);
+        assert_eq!(r.verify.tolerance, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(r.idempotency.source, KeySource::Header(http::HeaderName::from_static("idempotency-key")));
+        assert!(r.idempotency.required);
+        assert_eq!(r.upstream.path, "/hooks");
+        assert_eq!(c.dedupe.max_entries, 1_000_000);
+        assert!(c.warnings.iter().any(|w| w.contains("inline")));
+    }
+
+    #[test]
+    fn embedded_dev_config_is_valid() {
+        from_yaml(EMBEDDED_DEV_CONFIG, "<embedded>").unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_the_line() {
+        let p = one(&GOOD.replace("    path: /webhooks/fynapse", "    path: /webhooks/fynapse\n    pth: /x"));
+        assert_eq!(p.line.map(|l| l.0), Some(7), "{p}");
+        assert!(p.message.contains("pth"), "{p}");
+    }
+
+    #[test]
+    fn duplicate_name_and_path() {
+        let twice = format!("{GOOD}{}", &GOOD[GOOD.find("  - name").unwrap()..].replace("routes:\n", ""));
+        let p = problems(&twice);
+        assert!(p.iter().any(|p| p.key == "routes[1].name" && p.line.map(|l| l.0) == Some(13) && p.message.contains("duplicate route name")), "{p:?}");
+        assert!(p.iter().any(|p| p.key == "routes[1].path" && p.message.contains("duplicate path")), "{p:?}");
+    }
+
+    #[test]
+    fn missing_env_and_file() {
+        let p = one(&GOOD.replace("- value: dev-secret", "- env: HOOKGATE_TEST_SURELY_UNSET_VAR"));
+        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].verify.secrets[0].env", Some(12)));
+        let p = one(&GOOD.replace("- value: dev-secret", "- file: /nonexistent/secret"));
+        assert_eq!(p.key, "routes[0].verify.secrets[0].file");
+        assert!(p.message.contains("/nonexistent/secret"));
+    }
+
+    #[test]
+    fn bad_url_duration_size() {
+        let p = one(&GOOD.replace("http://127.0.0.1:3000/hooks", "not a url"));
+        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].upstream.url", Some(8)));
+        let p = one(&GOOD.replace("      url: http://127.0.0.1:3000/hooks", "      url: http://127.0.0.1:3000/hooks\n      timeout: 30 seconds"));
+        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].upstream.timeout", Some(9)));
+        let p = one(&GOOD.replace("    path: /webhooks/fynapse", "    path: /webhooks/fynapse\n    max_body: 1 gigabyte"));
+        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].max_body", Some(7)));
+        let p = one(&GOOD.replace("    path: /webhooks/fynapse", "    path: /webhooks/fynapse\n    max_body: 65MiB"));
+        assert!(p.message.contains("64MiB"));
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_a_line() {
+        let p = one("routes:\n  - name: [unclosed\n");
+        assert!(p.line.is_some(), "{p}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        let bad = GOOD.replace("url: http://127.0.0.1:3000/hooks", "url: nope");
+        let text = from_yaml(&bad, "t.yaml").unwrap_err().to_string();
+        assert!(!text.contains("dev-secret"), "{text}");
+    }
+}

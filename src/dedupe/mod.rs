@@ -1,0 +1,108 @@
+//! Duplicate suppression: the [`DedupeStore`] trait and its backends.
+//!
+//! A delivery's life in the store is three calls:
+//! [`reserve`](DedupeStore::reserve) when an *authentic* request arrives,
+//! then exactly one of [`settle`](DedupeStore::settle) (the upstream answered
+//! `2xx`: remember the key as delivered for `ttl`) or
+//! [`release`](DedupeStore::release) (anything else: forget it, so that the
+//! sender's retry goes through). A reservation nobody settles expires after
+//! `in_flight_timeout`, so a crashed request cannot block a key for ever.
+//!
+//! Settle and release carry the [`Token`] that reserve handed out, and touch
+//! the key only while that token still owns it: a request whose reservation
+//! expired cannot clobber a newer one.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+/// A dedupe key: a digest of (route, idempotency key), so that keys are
+/// scoped per route and every entry has the same small size whatever the
+/// sender puts in its header.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DedupeKey([u8; 32]);
+
+impl DedupeKey {
+    /// The key for `idempotency_key` on route `route`.
+    pub fn new(route: &str, idempotency_key: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        // The length prefix keeps ("a", "b:c") and ("a:b", "c") apart.
+        h.update((route.len() as u64).to_be_bytes());
+        h.update(route.as_bytes());
+        h.update(idempotency_key);
+        DedupeKey(h.finalize().into())
+    }
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DedupeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DedupeKey({})", hex::encode(&self.0[..8]))
+    }
+}
+
+/// Proof of a reservation, handed back to settle or release it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Token(pub u128);
+
+impl Token {
+    /// A fresh random token.
+    pub fn random() -> Self {
+        Token(uuid::Uuid::new_v4().as_u128())
+    }
+}
+
+/// The answer to a reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key was new and is now reserved by this token: forward.
+    Acquired(Token),
+    /// Another request holds the key and has no answer yet: `409`.
+    InFlight,
+    /// The key was delivered before: `200` duplicate, nothing forwarded.
+    Delivered,
+}
+
+/// The store failed (unreachable, timed out). The gateway's policy decides
+/// what the sender gets; the memory store never fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dedupe store error: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A store of delivery keys shared by every request of a gateway.
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Atomically: if `key` is unknown (or its reservation expired), reserve
+    /// it for this request and return [`Reservation::Acquired`]; otherwise say
+    /// what holds it. Of concurrent calls for one new key, exactly one
+    /// acquires.
+    async fn reserve(&self, key: DedupeKey) -> Result<Reservation, StoreError>;
+
+    /// Marks `key` delivered for the store's `ttl`, if `token` still owns it.
+    async fn settle(&self, key: DedupeKey, token: Token) -> Result<(), StoreError>;
+
+    /// Forgets `key`, if `token` still owns it, so that a retry goes through.
+    async fn release(&self, key: DedupeKey, token: Token) -> Result<(), StoreError>;
+
+    /// How many keys the store holds now (reserved or delivered), if it knows
+    /// cheaply. For metrics and tests.
+    fn entry_count(&self) -> Option<u64> {
+        None
+    }
+}

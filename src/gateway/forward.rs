@@ -1,0 +1,245 @@
+//! Forwarding a verified request: the exact body bytes to the upstream, its
+//! answer back to the sender.
+//!
+//! Pingora's own proxy loop replays at most 64 KiB of a body that was read
+//! before forwarding (`shared/notes/pingora.md` §3b), and hookgate must read
+//! and verify the whole body (up to 64 MiB) before a byte goes upstream. So
+//! this module drives the upstream exchange itself through Pingora's pooled
+//! [`Connector`]: write the header and the buffered body, read the answer's
+//! header (the point where the dedupe reservation is settled), then stream
+//! the answer's body to the sender.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, Version};
+use pingora::connectors::http::Connector;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::protocols::http::client::HttpSession;
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::config::Route;
+
+/// Request headers never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), plus
+/// `expect` (hookgate answered it) and `content-length` (set from the body).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "content-length",
+];
+
+/// Response headers not passed back. `content-length` and
+/// `transfer-encoding` stay: the downstream writer frames the body by them.
+const RESPONSE_HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "trailer", "upgrade"];
+
+/// Upstream connections idle longer than this are not reused. It sits under
+/// the 5 s keep-alive default of common receivers (Node.js), so that a pooled
+/// connection is seldom closed by the receiver just as hookgate reuses it.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
+/// Builds the peer for a route's upstream.
+pub fn peer_for(route: &Route) -> HttpPeer {
+    let mut peer = HttpPeer::new(route.upstream.addr, false, String::new());
+    peer.options.connection_timeout = Some(route.upstream.connect_timeout);
+    peer.options.read_timeout = Some(route.upstream.timeout);
+    peer.options.write_timeout = Some(route.upstream.timeout);
+    peer.options.idle_timeout = Some(POOL_IDLE);
+    peer
+}
+
+/// The headers that go upstream, built from the sender's.
+///
+/// Client-sent `X-Hookgate-*` headers are removed *before* hookgate adds its
+/// own, so the receiver can trust them.
+pub struct UpstreamRequest<'a> {
+    /// The route.
+    pub route: &'a Route,
+    /// Path and query for the upstream.
+    pub path: &'a str,
+    /// Whether the signature held.
+    pub verified: bool,
+    /// Body length.
+    pub body_len: usize,
+    /// The sender's address, for `X-Forwarded-For`.
+    pub client: Option<SocketAddr>,
+    /// This request's id.
+    pub request_id: &'a str,
+}
+
+impl UpstreamRequest<'_> {
+    /// Applies the rules to a copy of the sender's header.
+    pub fn build(&self, original: &RequestHeader) -> Result<RequestHeader> {
+        let mut req = original.clone();
+        req.set_version(Version::HTTP_11);
+        req.set_raw_path(self.path.as_bytes())?;
+        // Headers the sender named in `Connection` are hop-by-hop too.
+        let named: Vec<HeaderName> = original
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            req.remove_header(&n);
+        }
+        for h in HOP_BY_HOP {
+            req.remove_header(*h);
+        }
+        let own: Vec<HeaderName> = req
+            .headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-hookgate-"))
+            .cloned()
+            .collect();
+        for n in own {
+            req.remove_header(&n);
+        }
+        if self.route.forward.strip_signature {
+            for h in self.route.verify.scheme.signature_headers() {
+                req.remove_header(*h);
+            }
+        }
+        let original_host = original.headers.get(http::header::HOST).cloned();
+        req.insert_header(http::header::HOST, self.route.upstream.authority.as_str())?;
+        if let Some(h) = original_host {
+            req.insert_header("x-forwarded-host", h)?;
+        }
+        if let Some(c) = self.client {
+            let ip = c.ip().to_string();
+            let xff = match original.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip,
+            };
+            req.insert_header("x-forwarded-for", xff)?;
+        }
+        req.insert_header("x-forwarded-proto", "http")?;
+        for (n, v) in &self.route.forward.headers {
+            req.insert_header(n.clone(), v.clone())?;
+        }
+        req.insert_header("x-hookgate-route", &*self.route.name)?;
+        req.insert_header("x-hookgate-verified", if self.verified { "true" } else { "false" })?;
+        req.insert_header("x-hookgate-request-id", self.request_id)?;
+        req.insert_header(http::header::CONTENT_LENGTH, self.body_len.to_string())?;
+        Ok(req)
+    }
+}
+
+/// Why an exchange failed before the sender got anything.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// Could not connect, or the connection broke or closed without an
+    /// answer: `502`.
+    Unreachable(Box<Error>),
+    /// No answer within the route's `timeout`: `504`.
+    Timeout,
+}
+
+/// An upstream that has answered its header.
+pub struct Answer {
+    /// The connection, positioned at the answer's body.
+    pub session: HttpSession,
+    /// The answer's header.
+    pub header: ResponseHeader,
+}
+
+/// Sends `req` and `body` to `peer` and reads the answer's header, within
+/// `timeout` overall. A pooled connection that fails before any answer
+/// (the receiver closed it while idle) is retried on a fresh one, at most
+/// twice; a fresh connection's failure is final.
+pub async fn exchange(
+    connector: &Connector,
+    peer: &HttpPeer,
+    req: &RequestHeader,
+    body: &Bytes,
+    timeout: Duration,
+) -> std::result::Result<Answer, ExchangeError> {
+    let attempt = async {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (mut up, reused) = connector
+                .get_http_session(peer)
+                .await
+                .map_err(ExchangeError::Unreachable)?;
+            match send_and_read_header(&mut up, peer, req, body).await {
+                Ok(header) => return Ok(Answer { session: up, header }),
+                Err(_) if reused && tries < 3 => continue,
+                Err(e) => return Err(ExchangeError::Unreachable(e)),
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+async fn send_and_read_header(
+    up: &mut HttpSession,
+    peer: &HttpPeer,
+    req: &RequestHeader,
+    body: &Bytes,
+) -> Result<ResponseHeader> {
+    // The connector applies the connect timeout but not these (notes §3b).
+    up.set_read_timeout(peer.options.read_timeout);
+    up.set_write_timeout(peer.options.write_timeout);
+    up.write_request_header(Box::new(req.clone())).await?;
+    if !body.is_empty() {
+        up.write_request_body(body.clone(), true).await?;
+    }
+    // HTTP/1 ignores `end` above; this writes the end and flushes.
+    up.finish_request_body().await?;
+    // Skip interim (1xx) answers; a bounded number of them.
+    for _ in 0..8 {
+        up.read_response_header().await?;
+        let Some(h) = up.response_header() else {
+            return Error::e_explain(ErrorType::ConnectionClosed, "no response header");
+        };
+        if !h.status.is_informational() {
+            let mut h = h.clone();
+            for name in RESPONSE_HOP_BY_HOP {
+                h.remove_header(*name);
+            }
+            return Ok(h);
+        }
+    }
+    Error::e_explain(ErrorType::InvalidHTTPHeader, "too many interim responses")
+}
+
+/// Streams the answer (header already settled on) back to the sender, then
+/// returns the upstream connection to the pool if it is reusable.
+///
+/// Errors after the header went out can only close the connection; they are
+/// returned for the log.
+pub async fn relay(
+    s: &mut Session,
+    connector: &Connector,
+    peer: &HttpPeer,
+    mut answer: Answer,
+    request_id: &str,
+) -> Result<()> {
+    let mut header = answer.header;
+    header.insert_header("x-request-id", request_id)?;
+    s.write_response_header(Box::new(header), false).await?;
+    while let Some(chunk) = answer.session.read_response_body().await? {
+        s.write_response_body(Some(chunk), false).await?;
+    }
+    s.write_response_body(None, true).await?;
+    connector
+        .release_http_session(answer.session, peer, peer.options.idle_timeout)
+        .await;
+    Ok(())
+}

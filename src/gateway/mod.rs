@@ -1,0 +1,431 @@
+//! The request path, as Pingora glue: route → method → type → size → body →
+//! verify → freshness → body checks → dedupe → forward → settle.
+//!
+//! [`Gateway`] owns the whole path and is what an embedding calls from its
+//! own `ProxyHttp::request_filter` ([`Gateway::handle`]); [`GatewayProxy`] is
+//! the `ProxyHttp` the `hookgate` binary runs, a thin shell around it. The
+//! gateway knows nothing of HMAC: it asks [`crate::verify`] for a verdict.
+
+mod body;
+mod forward;
+mod proxy;
+mod reply;
+mod routing;
+
+pub use proxy::GatewayProxy;
+pub use reply::{Reason, Settled};
+pub use routing::{Matched, RouteTable};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::config::{Config, KeySource, Route, UnlistedEvent};
+use crate::dedupe::{DedupeKey, DedupeStore, Reservation};
+use crate::verify;
+use body::BodyError;
+use forward::{ExchangeError, UpstreamRequest};
+use reply::{BodyState, Extra};
+
+/// How a request ended, for the log line (and metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Verified and forwarded; the upstream answered this status.
+    Forwarded(u16),
+    /// Forwarded in monitor mode although verification failed.
+    ForwardedUnverified(u16),
+    /// Answered `200` without forwarding.
+    Settled(Settled),
+    /// Rejected for this reason.
+    Rejected(Reason),
+    /// The sender's connection failed (mid-body, or while relaying).
+    Aborted,
+}
+
+impl Outcome {
+    /// A short label: `forwarded`, `monitored`, `duplicate`, `ignored`,
+    /// `rejected`, `aborted`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Forwarded(_) => "forwarded",
+            Outcome::ForwardedUnverified(_) => "monitored",
+            Outcome::Settled(Settled::Duplicate) => "duplicate",
+            Outcome::Settled(Settled::Ignored) => "ignored",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// Per-request state, created by [`Gateway::new_ctx`].
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Unique id, sent back as `X-Request-Id` and upstream as
+    /// `X-Hookgate-Request-Id`.
+    pub request_id: String,
+    /// When the request started.
+    pub started: Instant,
+    /// The matched route's name.
+    pub route: Option<Arc<str>>,
+    /// How it ended (set once the gateway answered).
+    pub outcome: Option<Outcome>,
+    /// Time from the first upstream byte written to its answer's header.
+    pub upstream_time: Option<Duration>,
+    /// A scheme failure seen in monitor mode.
+    pub monitored_failure: Option<verify::Failure>,
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx {
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            started: Instant::now(),
+            route: None,
+            outcome: None,
+            upstream_time: None,
+            monitored_failure: None,
+        }
+    }
+}
+
+impl RequestCtx {
+    /// The reason label of a rejection (or of a monitored failure), if any.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self.outcome {
+            Some(Outcome::Rejected(r)) => Some(r.label()),
+            _ => self.monitored_failure.map(verify::Failure::reason),
+        }
+    }
+}
+
+/// The verifying, deduping, forwarding request path.
+///
+/// Shared by every worker thread: all state is immutable or internally
+/// synchronised.
+pub struct Gateway {
+    routes: RouteTable,
+    peers: HashMap<Arc<str>, HttpPeer>,
+    store: Arc<dyn DedupeStore>,
+    connector: Connector,
+    body_timeout: Duration,
+}
+
+impl Gateway {
+    /// A gateway for `config`'s routes, remembering keys in `store`.
+    pub fn new(config: &Config, store: Arc<dyn DedupeStore>) -> Self {
+        let peers = config
+            .routes
+            .iter()
+            .map(|r| (r.name.clone(), forward::peer_for(r)))
+            .collect();
+        let mut options = ConnectorOptions::new(128);
+        options.keepalive_pool_size = 128;
+        Gateway {
+            routes: RouteTable::new(&config.routes),
+            peers,
+            store,
+            connector: Connector::new(Some(options)),
+            body_timeout: config.server.body_timeout,
+        }
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    /// The dedupe store.
+    pub fn store(&self) -> &Arc<dyn DedupeStore> {
+        &self.store
+    }
+
+    /// Fresh per-request state.
+    pub fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    /// Runs the whole request path on `s` and writes the answer.
+    ///
+    /// Returns `Ok(true)` once an answer was written (always, unless the
+    /// sender's connection failed, which is `Err`): call it from
+    /// `request_filter` and return its result. Nothing reaches the upstream
+    /// unless the request passed every check.
+    pub async fn handle(&self, s: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let req = s.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(req.uri.host());
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Some(matched) = self.routes.find(host, target) else {
+            return self.reject(s, ctx, None, Reason::NoRoute, BodyState::Unread).await;
+        };
+        let route = matched.route.clone();
+        ctx.route = Some(route.name.clone());
+
+        if let Err(reason) = admit(s, &route) {
+            return self.reject(s, ctx, Some(&route), reason, BodyState::Unread).await;
+        }
+        let declared = match content_length(s) {
+            Ok(n) => n,
+            Err(()) => return self.reject(s, ctx, Some(&route), Reason::BodyTooLarge, BodyState::Unread).await,
+        };
+        if declared.is_some_and(|n| n > route.max_body) {
+            return self.reject(s, ctx, Some(&route), Reason::BodyTooLarge, BodyState::Unread).await;
+        }
+        // A signature that is absent or unreadable fails whatever the body
+        // is: refuse it before reading up to `max_body` bytes.
+        let parsed = route.verify.scheme.parse(&s.req_header().headers);
+        if let (Err(f), true) = (&parsed, route.verify.enforce) {
+            return self.reject(s, ctx, Some(&route), (*f).into(), BodyState::Unread).await;
+        }
+
+        if expects_continue(s) {
+            s.write_continue_response().await?;
+        }
+        let body = match body::read_whole(s, route.max_body, declared, self.body_timeout).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge) => {
+                return self.reject(s, ctx, Some(&route), Reason::BodyTooLarge, BodyState::Unread).await
+            }
+            Err(BodyError::Timeout) => {
+                return self.reject(s, ctx, Some(&route), Reason::BodyTimeout, BodyState::Unread).await
+            }
+            Err(BodyError::Downstream(e)) => {
+                ctx.outcome = Some(Outcome::Aborted);
+                return Err(e);
+            }
+        };
+
+        let verdict = parsed.and_then(|header| {
+            let v = &route.verify;
+            verify::verify_parsed(v.scheme.as_ref(), &header, &body, &v.keys, unix_now(), v.tolerance)
+        });
+        if let Err(f) = verdict {
+            if route.verify.enforce {
+                return self.reject(s, ctx, Some(&route), f.into(), BodyState::Read).await;
+            }
+            // Monitor mode: an unauthenticated request never touches the
+            // dedupe cache; it is forwarded, marked unverified.
+            ctx.monitored_failure = Some(f);
+            return self.forward(s, ctx, &route, &matched.upstream_path, body, None).await;
+        }
+
+        let json = if route.body.json {
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(v) => Some(v),
+                Err(_) => return self.reject(s, ctx, Some(&route), Reason::InvalidJson, BodyState::Read).await,
+            }
+        } else {
+            None
+        };
+        if let (Some(allowed), Some(doc)) = (&route.body.events, &json) {
+            let event = doc.pointer(&route.body.event_field).and_then(|e| e.as_str());
+            if !event.is_some_and(|e| allowed.iter().any(|a| a == e)) {
+                return match route.body.unlisted {
+                    UnlistedEvent::Ignore => self.settled(s, ctx, &route, Settled::Ignored).await,
+                    UnlistedEvent::Reject => {
+                        self.reject(s, ctx, Some(&route), Reason::EventNotAllowed, BodyState::Read).await
+                    }
+                };
+            }
+        }
+
+        let key = match idempotency_key(s, &route, json.as_ref()) {
+            Some(k) => Some(DedupeKey::new(&route.name, &k)),
+            None if route.idempotency.required => {
+                return self
+                    .reject(s, ctx, Some(&route), Reason::MissingIdempotencyKey, BodyState::Read)
+                    .await
+            }
+            None => None,
+        };
+        let Some(key) = key else {
+            return self.forward(s, ctx, &route, &matched.upstream_path, body, None).await;
+        };
+        match self.store.reserve(key).await {
+            Ok(Reservation::Acquired(token)) => {
+                self.forward(s, ctx, &route, &matched.upstream_path, body, Some((key, token)))
+                    .await
+            }
+            Ok(Reservation::InFlight) => self.reject(s, ctx, Some(&route), Reason::InFlight, BodyState::Read).await,
+            Ok(Reservation::Delivered) => self.settled(s, ctx, &route, Settled::Duplicate).await,
+            Err(e) => {
+                tracing::warn!(route = %route.name, error = %e, "dedupe store unavailable");
+                self.reject(s, ctx, Some(&route), Reason::DedupeUnavailable, BodyState::Read)
+                    .await
+            }
+        }
+    }
+
+    /// Forwards and settles the reservation (if any) on the upstream's answer.
+    async fn forward(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &Arc<Route>,
+        upstream_path: &str,
+        body: Bytes,
+        reservation: Option<(DedupeKey, crate::dedupe::Token)>,
+    ) -> Result<bool> {
+        let verified = ctx.monitored_failure.is_none();
+        let req = UpstreamRequest {
+            route,
+            path: upstream_path,
+            verified,
+            body_len: body.len(),
+            client: s.client_addr().and_then(|a| a.as_inet()).copied(),
+            request_id: &ctx.request_id,
+        }
+        .build(s.req_header());
+        let Some(peer) = self.peers.get(&route.name) else {
+            return Error::e_explain(ErrorType::InternalError, "route without peer");
+        };
+        let started = Instant::now();
+        let answer = match req {
+            Ok(req) => forward::exchange(&self.connector, peer, &req, &body, route.upstream.timeout).await,
+            Err(e) => Err(ExchangeError::Unreachable(e)),
+        };
+        ctx.upstream_time = Some(started.elapsed());
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                if let Some((key, token)) = reservation {
+                    self.release(route, key, token).await;
+                }
+                let reason = match e {
+                    ExchangeError::Timeout => Reason::UpstreamTimeout,
+                    ExchangeError::Unreachable(e) => {
+                        tracing::debug!(route = %route.name, error = %e, "upstream exchange failed");
+                        Reason::UpstreamUnreachable
+                    }
+                };
+                return self.reject(s, ctx, Some(route), reason, BodyState::Read).await;
+            }
+        };
+        let status = answer.header.status.as_u16();
+        if let Some((key, token)) = reservation {
+            // Settle before relaying: the receiver has processed the
+            // delivery whatever happens to the sender's connection now.
+            if answer.header.status.is_success() {
+                if let Err(e) = self.store.settle(key, token).await {
+                    tracing::warn!(route = %route.name, error = %e, "could not mark delivered");
+                }
+            } else {
+                self.release(route, key, token).await;
+            }
+        }
+        ctx.outcome = Some(if verified {
+            Outcome::Forwarded(status)
+        } else {
+            Outcome::ForwardedUnverified(status)
+        });
+        if let Err(e) = forward::relay(s, &self.connector, peer, answer, &ctx.request_id).await {
+            tracing::debug!(route = %route.name, error = %e, "relaying the answer failed");
+            s.set_keepalive(None);
+        }
+        Ok(true)
+    }
+
+    async fn release(&self, route: &Route, key: DedupeKey, token: crate::dedupe::Token) {
+        if let Err(e) = self.store.release(key, token).await {
+            // The reservation expires after `in_flight_timeout` anyway.
+            tracing::warn!(route = %route.name, error = %e, "could not release reservation");
+        }
+    }
+
+    async fn reject(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        route: Option<&Route>,
+        reason: Reason,
+        body_state: BodyState,
+    ) -> Result<bool> {
+        ctx.outcome = Some(Outcome::Rejected(reason));
+        let extra = Extra {
+            allow: (reason == Reason::MethodNotAllowed).then(|| route.map(|r| r.allow.clone())).flatten(),
+            retry_after: match reason {
+                Reason::InFlight | Reason::DedupeUnavailable => route.map(|r| r.idempotency.retry_after),
+                _ => None,
+            },
+        };
+        let body = reply::error_body(reason, route.map(|r| &*r.name));
+        reply::write_json(s, reason.status(), body, &ctx.request_id, extra, false, body_state).await?;
+        Ok(true)
+    }
+
+    async fn settled(&self, s: &mut Session, ctx: &mut RequestCtx, route: &Route, what: Settled) -> Result<bool> {
+        ctx.outcome = Some(Outcome::Settled(what));
+        let body = reply::settled_body(what, &route.name);
+        let dup = what == Settled::Duplicate;
+        reply::write_json(s, 200, body, &ctx.request_id, Extra::default(), dup, BodyState::Read).await?;
+        Ok(true)
+    }
+}
+
+/// Method and content type.
+fn admit(s: &Session, route: &Route) -> std::result::Result<(), Reason> {
+    let req = s.req_header();
+    if !route.methods.contains(&req.method) {
+        return Err(Reason::MethodNotAllowed);
+    }
+    let media = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    match media {
+        Some(m) if route.content_types.iter().any(|t| t.eq_ignore_ascii_case(m)) => Ok(()),
+        _ => Err(Reason::UnsupportedMediaType),
+    }
+}
+
+/// The declared length. Pingora has already refused conflicting or invalid
+/// values; this refuses what does not fit a `usize` (as too large).
+fn content_length(s: &Session) -> std::result::Result<Option<usize>, ()> {
+    match s.req_header().headers.get(http::header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse().ok()).map(Some).ok_or(()),
+    }
+}
+
+fn expects_continue(s: &Session) -> bool {
+    s.req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// The idempotency key's bytes, if the request carries a non-empty one.
+fn idempotency_key(s: &Session, route: &Route, json: Option<&serde_json::Value>) -> Option<Vec<u8>> {
+    match &route.idempotency.source {
+        KeySource::None => None,
+        KeySource::Header(h) => s
+            .req_header()
+            .headers
+            .get(h)
+            .map(|v| v.as_bytes().trim_ascii())
+            .filter(|v| !v.is_empty())
+            .map(<[u8]>::to_vec),
+        KeySource::Json(ptr) => match json?.pointer(ptr)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.as_bytes().to_vec()),
+            serde_json::Value::Number(n) => Some(n.to_string().into_bytes()),
+            _ => None,
+        },
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

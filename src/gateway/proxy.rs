@@ -1,0 +1,92 @@
+//! The `ProxyHttp` that the `hookgate` binary runs: every phase delegates to
+//! [`Gateway`]; this file only adapts Pingora's hooks.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+
+use super::reply::{self, BodyState, Extra};
+use super::{Gateway, Outcome, RequestCtx};
+
+/// hookgate as a Pingora proxy service.
+pub struct GatewayProxy {
+    gateway: Arc<Gateway>,
+}
+
+impl GatewayProxy {
+    /// Wraps a gateway.
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        GatewayProxy { gateway }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for GatewayProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        self.gateway.new_ctx()
+    }
+
+    async fn request_filter(&self, s: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.gateway.handle(s, ctx).await
+    }
+
+    async fn upstream_peer(&self, _s: &mut Session, _ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        // `request_filter` always answers; Pingora's own forwarding is
+        // never used (see `forward`).
+        Error::e_explain(ErrorType::InternalError, "hookgate forwards in request_filter")
+    }
+
+    async fn fail_to_proxy(&self, s: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        // Only sender-side failures reach here (a read error mid-body, a
+        // write error): there is usually nobody left to answer. Try a plain
+        // JSON answer for anything else and close.
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(c) => *c,
+            _ if e.esource() == &ErrorSource::Downstream => 0,
+            _ => 500,
+        };
+        if code > 0 {
+            let body = if code >= 500 {
+                bytes::Bytes::from_static(br#"{"error":"internal_error"}"#)
+            } else {
+                bytes::Bytes::from_static(br#"{"error":"bad_request"}"#)
+            };
+            let _ = reply::write_json(s, code, body, &ctx.request_id, Extra::default(), false, BodyState::Unread).await;
+        }
+        ctx.outcome.get_or_insert(Outcome::Aborted);
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _s: &Session, _ctx: &RequestCtx, _e: &Error) -> bool {
+        // The `logging` line below says it once.
+        true
+    }
+
+    async fn logging(&self, s: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = s.response_written().map_or(0, |r| r.status.as_u16());
+        let outcome = ctx.outcome.map_or("aborted", Outcome::label);
+        let route = ctx.route.as_deref().unwrap_or("-");
+        let upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0);
+        let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+        let error = e.map(|e| e.etype().as_str());
+        tracing::info!(
+            target: "hookgate::access",
+            request_id = %ctx.request_id,
+            route,
+            outcome,
+            reason = ctx.reason().unwrap_or("-"),
+            status,
+            upstream_ms,
+            elapsed_ms,
+            error,
+        );
+    }
+}

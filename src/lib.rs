@@ -1,0 +1,37 @@
+//! hookgate: a webhook verifier gateway.
+//!
+//! It stands in front of an existing webhook receiver, reads each delivery
+//! whole, checks its HMAC signature and timestamp, drops duplicates, and
+//! forwards only clean requests, byte for byte.
+//!
+//! The crate has layers that can be used apart:
+//!
+//! - [`verify`]: pure signature verification (headers + body + keys + now →
+//!   [`verify::Verdict`]), no Pingora, no I/O.
+//! - [`dedupe`]: the [`dedupe::DedupeStore`] trait and the in-memory store.
+//! - [`config`]: the YAML routes file → a validated [`config::Config`].
+//! - [`gateway`]: the request path on Pingora; [`gateway::Gateway::handle`]
+//!   can be called from your own `ProxyHttp::request_filter`.
+//! - [`server`]: run a config as a server.
+//!
+//! ```
+//! use hookgate::verify::{self, Fynapse, Scheme};
+//! use http::{HeaderMap, HeaderValue};
+//!
+//! let key = Fynapse.derive_key("whsec_test_secret").unwrap();
+//! let body = br#"{"event_type":"balance.extracted"}"#;
+//! let mut headers = HeaderMap::new();
+//! for (name, value) in Fynapse.sign(&key, body, 1_700_000_000, "") {
+//!     headers.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+//!                    HeaderValue::from_str(&value).unwrap());
+//! }
+//! let verdict = verify::verify(&Fynapse, &headers, body, &[key], 1_700_000_010,
+//!                              Some(std::time::Duration::from_secs(300)));
+//! assert!(verdict.is_ok());
+//! ```
+
+pub mod config;
+pub mod dedupe;
+pub mod gateway;
+pub mod server;
+pub mod verify;

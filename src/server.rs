@@ -1,0 +1,151 @@
+//! Running a [`Config`] as a Pingora server: in the foreground for the
+//! binary ([`run`]), or on a thread that can be stopped ([`spawn`]) for tests,
+//! `hookgate demo` and embedders.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use tokio::sync::Notify;
+
+use crate::config::{Backend, Config};
+use crate::dedupe::{DedupeStore, MemoryStore};
+use crate::gateway::{Gateway, GatewayProxy};
+
+/// Why a server could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The dedupe store a config asks for.
+pub fn store_for(config: &Config) -> Result<Arc<dyn DedupeStore>, StartError> {
+    let d = &config.dedupe;
+    match &d.backend {
+        Backend::Memory => Ok(Arc::new(MemoryStore::new(d.max_entries, d.ttl, d.in_flight_timeout))),
+        Backend::Redis { .. } => Err(StartError("the redis backend is not available in this build".into())),
+    }
+}
+
+/// Pingora refuses nothing when a listener cannot bind: it logs and runs
+/// without it. Bind each address once first, so a taken port is an error.
+fn check_bindable(addrs: &[SocketAddr]) -> Result<(), StartError> {
+    for a in addrs {
+        TcpListener::bind(a).map_err(|e| StartError(format!("cannot listen on {a}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
+    check_bindable(&config.server.listen)?;
+    let conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut svc = pingora::proxy::http_proxy_service_with_name(&server.configuration, GatewayProxy::new(gateway), "hookgate");
+    for addr in &config.server.listen {
+        svc.add_tcp(&addr.to_string());
+    }
+    svc.threads = Some(config.server.threads);
+    server.add_service(svc);
+    Ok(server)
+}
+
+/// Runs the gateway in the foreground until SIGTERM (graceful, within
+/// `server.grace_period`) or SIGINT (at once). Does not return on success.
+pub fn run(config: &Config) -> Result<(), StartError> {
+    let store = store_for(config)?;
+    let gateway = Arc::new(Gateway::new(config, store));
+    let server = build(config, gateway)?;
+    server.run_forever()
+}
+
+/// A gateway running on its own thread; stopped when dropped.
+pub struct RunningGateway {
+    stop: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
+    /// The gateway, to inspect its store.
+    pub gateway: Arc<Gateway>,
+    /// The first listen address.
+    pub addr: SocketAddr,
+}
+
+struct StopWatch(Arc<Notify>);
+
+#[async_trait]
+impl ShutdownSignalWatch for StopWatch {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// Starts `config` on a background thread with `store`, and waits until its
+/// first listener accepts connections (at most 10 s).
+pub fn spawn(config: &Config, store: Arc<dyn DedupeStore>) -> Result<RunningGateway, StartError> {
+    let gateway = Arc::new(Gateway::new(config, store));
+    let server = build(config, gateway.clone())?;
+    let addr = *config
+        .server
+        .listen
+        .first()
+        .ok_or_else(|| StartError("no listen address".into()))?;
+    let stop = Arc::new(Notify::new());
+    let watch = StopWatch(stop.clone());
+    let thread = std::thread::Builder::new()
+        .name("hookgate-server".into())
+        .spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(watch),
+            })
+        })
+        .map_err(|e| StartError(format!("cannot start thread: {e}")))?;
+    let running = RunningGateway {
+        stop,
+        thread: Some(thread),
+        gateway,
+        addr,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            return Err(StartError(format!("gateway did not start listening on {addr}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(running)
+}
+
+impl RunningGateway {
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
