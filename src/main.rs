@@ -19,7 +19,9 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -28,7 +30,10 @@ fn init_logs(format: &str) {
 }
 
 fn print_routes(c: &Config) {
-    println!("{:<24} {:<32} {:<12} {:<8} {}", "ROUTE", "MATCH", "SCHEME", "MODE", "UPSTREAM");
+    println!(
+        "{:<24} {:<32} {:<12} {:<8} {}",
+        "ROUTE", "MATCH", "SCHEME", "MODE", "UPSTREAM"
+    );
     for r in &c.routes {
         let m = match &r.path {
             PathMatch::Exact(p) => p.clone(),
@@ -38,8 +43,19 @@ fn print_routes(c: &Config) {
             Some(h) => format!("{h}{m}"),
             None => m,
         };
-        let mode = if r.verify.enforce { "enforce" } else { "monitor" };
-        println!("{:<24} {:<32} {:<12} {:<8} {}", r.name, m, r.verify.scheme.name(), mode, r.upstream.url);
+        let mode = if r.verify.enforce {
+            "enforce"
+        } else {
+            "monitor"
+        };
+        println!(
+            "{:<24} {:<32} {:<12} {:<8} {}",
+            r.name,
+            m,
+            r.verify.scheme.name(),
+            mode,
+            r.upstream.url
+        );
     }
     for w in &c.warnings {
         println!("warning: {w}");

@@ -32,8 +32,14 @@ impl std::error::Error for StartError {}
 pub fn store_for(config: &Config) -> Result<Arc<dyn DedupeStore>, StartError> {
     let d = &config.dedupe;
     match &d.backend {
-        Backend::Memory => Ok(Arc::new(MemoryStore::new(d.max_entries, d.ttl, d.in_flight_timeout))),
-        Backend::Redis { .. } => Err(StartError("the redis backend is not available in this build".into())),
+        Backend::Memory => Ok(Arc::new(MemoryStore::new(
+            d.max_entries,
+            d.ttl,
+            d.in_flight_timeout,
+        ))),
+        Backend::Redis { .. } => Err(StartError(
+            "the redis backend is not available in this build".into(),
+        )),
     }
 }
 
@@ -56,7 +62,11 @@ fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc = pingora::proxy::http_proxy_service_with_name(&server.configuration, GatewayProxy::new(gateway), "hookgate");
+    let mut svc = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        GatewayProxy::new(gateway),
+        "hookgate",
+    );
     for addr in &config.server.listen {
         svc.add_tcp(&addr.to_string());
     }
@@ -123,7 +133,9 @@ pub fn spawn(config: &Config, store: Arc<dyn DedupeStore>) -> Result<RunningGate
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline {
-            return Err(StartError(format!("gateway did not start listening on {addr}")));
+            return Err(StartError(format!(
+                "gateway did not start listening on {addr}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

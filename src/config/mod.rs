@@ -54,7 +54,9 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some((l, c)) if c > 0 => write!(f, "line {l}, column {c}: {}: {}", self.key, self.message),
+            Some((l, c)) if c > 0 => {
+                write!(f, "line {l}, column {c}: {}: {}", self.key, self.message)
+            }
             Some((l, _)) => write!(f, "line {l}: {}: {}", self.key, self.message),
             None => write!(f, "{}: {}", self.key, self.message),
         }
@@ -135,7 +137,9 @@ routes:
 "#;
 
     fn problems(yaml: &str) -> Vec<Problem> {
-        from_yaml(yaml, "t.yaml").expect_err("should be refused").problems
+        from_yaml(yaml, "t.yaml")
+            .expect_err("should be refused")
+            .problems
     }
 
     fn one(yaml: &str) -> Problem {
@@ -150,8 +154,14 @@ routes:
         let r = &c.routes[0];
         assert_eq!(r.max_body, 1 << 20);
         assert_eq!(r.content_types, vec!["application/json"]);
-        assert_eq!(r.verify.tolerance, Some(std::time::Duration::from_secs(300)));
-        assert_eq!(r.idempotency.source, KeySource::Header(http::HeaderName::from_static("idempotency-key")));
+        assert_eq!(
+            r.verify.tolerance,
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            r.idempotency.source,
+            KeySource::Header(http::HeaderName::from_static("idempotency-key"))
+        );
         assert!(r.idempotency.required);
         assert_eq!(r.upstream.path, "/hooks");
         assert_eq!(c.dedupe.max_entries, 1_000_000);
@@ -165,23 +175,44 @@ routes:
 
     #[test]
     fn unknown_key_names_the_line() {
-        let p = one(&GOOD.replace("    path: /webhooks/fynapse", "    path: /webhooks/fynapse\n    pth: /x"));
+        let p = one(&GOOD.replace(
+            "    path: /webhooks/fynapse",
+            "    path: /webhooks/fynapse\n    pth: /x",
+        ));
         assert_eq!(p.line.map(|l| l.0), Some(7), "{p}");
         assert!(p.message.contains("pth"), "{p}");
     }
 
     #[test]
     fn duplicate_name_and_path() {
-        let twice = format!("{GOOD}{}", &GOOD[GOOD.find("  - name").unwrap()..].replace("routes:\n", ""));
+        let twice = format!(
+            "{GOOD}{}",
+            &GOOD[GOOD.find("  - name").unwrap()..].replace("routes:\n", "")
+        );
         let p = problems(&twice);
-        assert!(p.iter().any(|p| p.key == "routes[1].name" && p.line.map(|l| l.0) == Some(13) && p.message.contains("duplicate route name")), "{p:?}");
-        assert!(p.iter().any(|p| p.key == "routes[1].path" && p.message.contains("duplicate path")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.key == "routes[1].name"
+                && p.line.map(|l| l.0) == Some(13)
+                && p.message.contains("duplicate route name")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.key == "routes[1].path" && p.message.contains("duplicate path")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn missing_env_and_file() {
-        let p = one(&GOOD.replace("- value: dev-secret", "- env: HOOKGATE_TEST_SURELY_UNSET_VAR"));
-        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].verify.secrets[0].env", Some(12)));
+        let p = one(&GOOD.replace(
+            "- value: dev-secret",
+            "- env: HOOKGATE_TEST_SURELY_UNSET_VAR",
+        ));
+        assert_eq!(
+            (p.key.as_str(), p.line.map(|l| l.0)),
+            ("routes[0].verify.secrets[0].env", Some(12))
+        );
         let p = one(&GOOD.replace("- value: dev-secret", "- file: /nonexistent/secret"));
         assert_eq!(p.key, "routes[0].verify.secrets[0].file");
         assert!(p.message.contains("/nonexistent/secret"));
@@ -190,12 +221,30 @@ routes:
     #[test]
     fn bad_url_duration_size() {
         let p = one(&GOOD.replace("http://127.0.0.1:3000/hooks", "not a url"));
-        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].upstream.url", Some(8)));
-        let p = one(&GOOD.replace("      url: http://127.0.0.1:3000/hooks", "      url: http://127.0.0.1:3000/hooks\n      timeout: 30 seconds"));
-        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].upstream.timeout", Some(9)));
-        let p = one(&GOOD.replace("    path: /webhooks/fynapse", "    path: /webhooks/fynapse\n    max_body: 1 gigabyte"));
-        assert_eq!((p.key.as_str(), p.line.map(|l| l.0)), ("routes[0].max_body", Some(7)));
-        let p = one(&GOOD.replace("    path: /webhooks/fynapse", "    path: /webhooks/fynapse\n    max_body: 65MiB"));
+        assert_eq!(
+            (p.key.as_str(), p.line.map(|l| l.0)),
+            ("routes[0].upstream.url", Some(8))
+        );
+        let p = one(&GOOD.replace(
+            "      url: http://127.0.0.1:3000/hooks",
+            "      url: http://127.0.0.1:3000/hooks\n      timeout: 30 seconds",
+        ));
+        assert_eq!(
+            (p.key.as_str(), p.line.map(|l| l.0)),
+            ("routes[0].upstream.timeout", Some(9))
+        );
+        let p = one(&GOOD.replace(
+            "    path: /webhooks/fynapse",
+            "    path: /webhooks/fynapse\n    max_body: 1 gigabyte",
+        ));
+        assert_eq!(
+            (p.key.as_str(), p.line.map(|l| l.0)),
+            ("routes[0].max_body", Some(7))
+        );
+        let p = one(&GOOD.replace(
+            "    path: /webhooks/fynapse",
+            "    path: /webhooks/fynapse\n    max_body: 65MiB",
+        ));
         assert!(p.message.contains("64MiB"));
     }
 

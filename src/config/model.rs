@@ -230,7 +230,11 @@ pub fn build(f: file::File, p: &mut Problems) -> Option<Config> {
     let dedupe = build_dedupe(f.dedupe, p);
     let mut routes: Vec<Arc<Route>> = Vec::new();
     if f.routes.value.is_empty() {
-        p.push(Problem::at("routes", pos(&f.routes), "at least one route is needed".into()));
+        p.push(Problem::at(
+            "routes",
+            pos(&f.routes),
+            "at least one route is needed".into(),
+        ));
     }
     let mut seen_names: Vec<(String, u64)> = Vec::new();
     let mut seen_paths: Vec<(Option<String>, PathMatch, u64)> = Vec::new();
@@ -299,13 +303,20 @@ fn build_server(s: Option<file::Server>, p: &mut Problems) -> Option<Server> {
     if listen.is_empty() && p.len() == before {
         listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
     }
-    let admin = s.admin.as_ref().and_then(|a| match a.value.parse::<SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            p.push(Problem::at("server.admin", pos(a), format!("`{}` is not an address", a.value)));
-            None
-        }
-    });
+    let admin = s
+        .admin
+        .as_ref()
+        .and_then(|a| match a.value.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.push(Problem::at(
+                    "server.admin",
+                    pos(a),
+                    format!("`{}` is not an address", a.value),
+                ));
+                None
+            }
+        });
     if let Some(tls) = &s.tls {
         p.push(Problem::at(
             "server.tls",
@@ -317,12 +328,26 @@ fn build_server(s: Option<file::Server>, p: &mut Problems) -> Option<Server> {
         None => threads_default,
         Some(t) if (1..=1024).contains(&t.value) => t.value as usize,
         Some(t) => {
-            p.push(Problem::at("server.threads", pos(&t), "must be between 1 and 1024".into()));
+            p.push(Problem::at(
+                "server.threads",
+                pos(&t),
+                "must be between 1 and 1024".into(),
+            ));
             1
         }
     };
-    let body_timeout = dur(p, &s.body_timeout, "server.body_timeout", Duration::from_secs(10));
-    let grace_period = dur(p, &s.grace_period, "server.grace_period", Duration::from_secs(10));
+    let body_timeout = dur(
+        p,
+        &s.body_timeout,
+        "server.body_timeout",
+        Duration::from_secs(10),
+    );
+    let grace_period = dur(
+        p,
+        &s.grace_period,
+        "server.grace_period",
+        Duration::from_secs(10),
+    );
     Some(Server {
         listen,
         tls: None,
@@ -361,16 +386,28 @@ fn build_dedupe(d: Option<file::Dedupe>, p: &mut Problems) -> Option<Dedupe> {
         }
     };
     let ttl = dur(p, &d.ttl, "dedupe.ttl", Duration::from_secs(72 * 3600));
-    let in_flight_timeout = dur(p, &d.in_flight_timeout, "dedupe.in_flight_timeout", Duration::from_secs(60));
+    let in_flight_timeout = dur(
+        p,
+        &d.in_flight_timeout,
+        "dedupe.in_flight_timeout",
+        Duration::from_secs(60),
+    );
     let max_entries = match d.max_entries {
         None => 1_000_000,
         Some(m) if m.value >= 1 => m.value,
         Some(m) => {
-            p.push(Problem::at("dedupe.max_entries", pos(&m), "must be at least 1".into()));
+            p.push(Problem::at(
+                "dedupe.max_entries",
+                pos(&m),
+                "must be at least 1".into(),
+            ));
             1
         }
     };
-    for (v, key) in [(ttl, "dedupe.ttl"), (in_flight_timeout, "dedupe.in_flight_timeout")] {
+    for (v, key) in [
+        (ttl, "dedupe.ttl"),
+        (in_flight_timeout, "dedupe.in_flight_timeout"),
+    ] {
         if v.is_zero() {
             p.push(Problem::new(key, "must be longer than zero".into()));
         }
@@ -386,7 +423,8 @@ fn build_dedupe(d: Option<file::Dedupe>, p: &mut Problems) -> Option<Dedupe> {
 fn is_route_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn build_route(
@@ -411,16 +449,27 @@ fn build_route(
         (Some(x), None) => Some((PathMatch::Exact(x.value.clone()), x, "path")),
         (None, Some(x)) => Some((PathMatch::Prefix(x.value.clone()), x, "path_prefix")),
         (Some(x), Some(_)) => {
-            p.push(Problem::at(&k("path"), pos(x), "set `path` or `path_prefix`, not both".into()));
+            p.push(Problem::at(
+                &k("path"),
+                pos(x),
+                "set `path` or `path_prefix`, not both".into(),
+            ));
             None
         }
         (None, None) => {
-            p.push(Problem::at(key, at, "a route needs `path` or `path_prefix`".into()));
+            p.push(Problem::at(
+                key,
+                at,
+                "a route needs `path` or `path_prefix`".into(),
+            ));
             None
         }
     };
     if let Some((_, x, which)) = &path {
-        if !x.value.starts_with('/') || x.value.contains(['?', '#', ' ']) || x.value.contains("/../") {
+        if !x.value.starts_with('/')
+            || x.value.contains(['?', '#', ' '])
+            || x.value.contains("/../")
+        {
             p.push(Problem::at(
                 &k(which),
                 pos(x),
@@ -433,24 +482,39 @@ fn build_route(
     for (i, m) in r.methods.unwrap_or_default().iter().enumerate() {
         match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
             Ok(x) => methods.push(x),
-            Err(_) => p.push(Problem::at(&k(&format!("methods[{i}]")), pos(m), format!("`{}` is not a method", m.value))),
+            Err(_) => p.push(Problem::at(
+                &k(&format!("methods[{i}]")),
+                pos(m),
+                format!("`{}` is not a method", m.value),
+            )),
         }
     }
     if methods.is_empty() {
         methods.push(Method::POST);
     }
-    let allow_text = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let allow_text = methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
     let allow = HeaderValue::from_str(&allow_text).unwrap_or(HeaderValue::from_static("POST"));
     let content_types = match r.content_types {
         None => vec!["application/json".to_string()],
-        Some(v) => v.iter().map(|c| c.value.trim().to_ascii_lowercase()).collect(),
+        Some(v) => v
+            .iter()
+            .map(|c| c.value.trim().to_ascii_lowercase())
+            .collect(),
     };
     let max_body = match &r.max_body {
         None => 1 << 20,
         Some(t) => match parse_size(&t.value) {
             Ok(n) if (1..=MAX_BODY_CEILING).contains(&n) => n as usize,
             Ok(_) => {
-                p.push(Problem::at(&k("max_body"), pos(t), "must be between 1 byte and 64MiB".into()));
+                p.push(Problem::at(
+                    &k("max_body"),
+                    pos(t),
+                    "must be between 1 byte and 64MiB".into(),
+                ));
                 1
             }
             Err(e) => {
@@ -461,12 +525,23 @@ fn build_route(
     };
     let upstream = build_upstream(&k("upstream"), &r.upstream, p);
     let verification = build_verification(&k("verify"), &r.verify, &name, warnings, p);
-    let idempotency = build_idempotency(&k("idempotency"), r.idempotency.as_ref(), verification.as_ref(), &name, warnings, p);
+    let idempotency = build_idempotency(
+        &k("idempotency"),
+        r.idempotency.as_ref(),
+        verification.as_ref(),
+        &name,
+        warnings,
+        p,
+    );
     let event_field = match &r.event_field {
         None => "/event_type".to_string(),
         Some(f) if f.value.starts_with('/') => f.value.clone(),
         Some(f) => {
-            p.push(Problem::at(&k("event_field"), pos(f), "a JSON pointer starts with `/`".into()));
+            p.push(Problem::at(
+                &k("event_field"),
+                pos(f),
+                "a JSON pointer starts with `/`".into(),
+            ));
             String::new()
         }
     };
@@ -474,12 +549,21 @@ fn build_route(
         None | Some(("ignore", _)) => UnlistedEvent::Ignore,
         Some(("reject", _)) => UnlistedEvent::Reject,
         Some((other, u)) => {
-            p.push(Problem::at(&k("unlisted_events"), pos(u), format!("`{other}`: use `ignore` or `reject`")));
+            p.push(Problem::at(
+                &k("unlisted_events"),
+                pos(u),
+                format!("`{other}`: use `ignore` or `reject`"),
+            ));
             UnlistedEvent::Ignore
         }
     };
-    let events = r.events.map(|v| v.into_iter().map(|e| e.value).collect::<Vec<_>>());
-    let json_key = matches!(idempotency.as_ref().map(|i| &i.source), Some(KeySource::Json(_)));
+    let events = r
+        .events
+        .map(|v| v.into_iter().map(|e| e.value).collect::<Vec<_>>());
+    let json_key = matches!(
+        idempotency.as_ref().map(|i| &i.source),
+        Some(KeySource::Json(_))
+    );
     let body = BodyChecks {
         json: r.validate_json.unwrap_or(false) || events.is_some() || json_key,
         events,
@@ -508,8 +592,18 @@ fn build_route(
 }
 
 fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Upstream> {
-    let connect_timeout = dur(p, &u.connect_timeout, &format!("{key}.connect_timeout"), Duration::from_secs(2));
-    let timeout = dur(p, &u.timeout, &format!("{key}.timeout"), Duration::from_secs(30));
+    let connect_timeout = dur(
+        p,
+        &u.connect_timeout,
+        &format!("{key}.connect_timeout"),
+        Duration::from_secs(2),
+    );
+    let timeout = dur(
+        p,
+        &u.timeout,
+        &format!("{key}.timeout"),
+        Duration::from_secs(30),
+    );
     let ukey = format!("{key}.url");
     let bad = |p: &mut Problems, why: String| {
         p.push(Problem::at(&ukey, pos(&u.url), why));
@@ -521,10 +615,19 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
     };
     match url.scheme() {
         "http" => {}
-        "https" => return bad(p, "https upstreams are not supported by this build yet; use http".into()),
+        "https" => {
+            return bad(
+                p,
+                "https upstreams are not supported by this build yet; use http".into(),
+            )
+        }
         other => return bad(p, format!("scheme `{other}` is not supported; use http")),
     }
-    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() || url.query().is_some() {
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+        || url.query().is_some()
+    {
         return bad(p, "an upstream URL has no user, query or fragment".into());
     }
     let Some(host) = url.host_str() else {
@@ -552,18 +655,35 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
     })
 }
 
-fn resolve_secret(key: &str, s: &Spanned<file::SecretSource>, route: &str, warnings: &mut Vec<String>, p: &mut Problems) -> Option<String> {
+fn resolve_secret(
+    key: &str,
+    s: &Spanned<file::SecretSource>,
+    route: &str,
+    warnings: &mut Vec<String>,
+    p: &mut Problems,
+) -> Option<String> {
     let v = &s.value;
-    let set = [v.env.is_some(), v.file.is_some(), v.value.is_some()].iter().filter(|x| **x).count();
+    let set = [v.env.is_some(), v.file.is_some(), v.value.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
     if set != 1 {
-        p.push(Problem::at(key, pos(s), "a secret has exactly one of `env`, `file`, `value`".into()));
+        p.push(Problem::at(
+            key,
+            pos(s),
+            "a secret has exactly one of `env`, `file`, `value`".into(),
+        ));
         return None;
     }
     let secret = if let Some(var) = &v.env {
         match std::env::var(var) {
             Ok(x) => x,
             Err(_) => {
-                p.push(Problem::at(&format!("{key}.env"), pos(s), format!("environment variable `{var}` is not set")));
+                p.push(Problem::at(
+                    &format!("{key}.env"),
+                    pos(s),
+                    format!("environment variable `{var}` is not set"),
+                ));
                 return None;
             }
         }
@@ -572,7 +692,11 @@ fn resolve_secret(key: &str, s: &Spanned<file::SecretSource>, route: &str, warni
             // A trailing newline is how files end, not part of the secret.
             Ok(x) => x.trim_end_matches(['\n', '\r']).to_string(),
             Err(e) => {
-                p.push(Problem::at(&format!("{key}.file"), pos(s), format!("cannot read secret file `{path}`: {e}")));
+                p.push(Problem::at(
+                    &format!("{key}.file"),
+                    pos(s),
+                    format!("cannot read secret file `{path}`: {e}"),
+                ));
                 return None;
             }
         }
@@ -589,18 +713,32 @@ fn resolve_secret(key: &str, s: &Spanned<file::SecretSource>, route: &str, warni
     Some(secret)
 }
 
-fn build_verification(key: &str, v: &file::Verify, route: &str, warnings: &mut Vec<String>, p: &mut Problems) -> Option<Verification> {
+fn build_verification(
+    key: &str,
+    v: &file::Verify,
+    route: &str,
+    warnings: &mut Vec<String>,
+    p: &mut Problems,
+) -> Option<Verification> {
     let Some(scheme) = verify::scheme_by_name(&v.scheme.value) else {
         p.push(Problem::at(
             &format!("{key}.scheme"),
             pos(&v.scheme),
-            format!("unknown scheme `{}` (known: {})", v.scheme.value, verify::SCHEME_NAMES.join(", ")),
+            format!(
+                "unknown scheme `{}` (known: {})",
+                v.scheme.value,
+                verify::SCHEME_NAMES.join(", ")
+            ),
         ));
         return None;
     };
     let mut keys = Vec::new();
     if v.secrets.value.is_empty() {
-        p.push(Problem::at(&format!("{key}.secrets"), pos(&v.secrets), "at least one secret is needed".into()));
+        p.push(Problem::at(
+            &format!("{key}.secrets"),
+            pos(&v.secrets),
+            "at least one secret is needed".into(),
+        ));
     }
     for (i, s) in v.secrets.value.iter().enumerate() {
         let skey = format!("{key}.secrets[{i}]");
@@ -624,7 +762,10 @@ fn build_verification(key: &str, v: &file::Verify, route: &str, warnings: &mut V
         (t, true) => {
             let t = dur(p, t, &format!("{key}.tolerance"), Duration::from_secs(300));
             if t.is_zero() {
-                p.push(Problem::new(&format!("{key}.tolerance"), "must be longer than zero".into()));
+                p.push(Problem::new(
+                    &format!("{key}.tolerance"),
+                    "must be longer than zero".into(),
+                ));
             }
             Some(t)
         }
@@ -647,14 +788,23 @@ fn build_idempotency(
 ) -> Option<Idempotency> {
     let scheme_header = v.and_then(|v| v.scheme.id_header());
     let from_scheme = || scheme_header.map(HeaderName::from_static);
-    let retry_after = dur(p, &i.and_then(|i| i.retry_after.clone()), &format!("{key}.retry_after"), Duration::from_secs(5));
+    let retry_after = dur(
+        p,
+        &i.and_then(|i| i.retry_after.clone()),
+        &format!("{key}.retry_after"),
+        Duration::from_secs(5),
+    );
     let text = i.and_then(|i| i.key.as_ref());
     let source = match text.map(|t| (t.value.as_str(), t)) {
         None | Some(("scheme", _)) => match from_scheme() {
             Some(h) => KeySource::Header(h),
             None if text.is_some() => {
                 let t = text?;
-                p.push(Problem::at(&format!("{key}.key"), pos(t), "this scheme has no delivery id; use `header:NAME` or `json:/pointer`".into()));
+                p.push(Problem::at(
+                    &format!("{key}.key"),
+                    pos(t),
+                    "this scheme has no delivery id; use `header:NAME` or `json:/pointer`".into(),
+                ));
                 return None;
             }
             None => KeySource::None,
@@ -665,27 +815,43 @@ fn build_idempotency(
                 match HeaderName::from_bytes(h.trim().as_bytes()) {
                     Ok(h) => KeySource::Header(h),
                     Err(_) => {
-                        p.push(Problem::at(&format!("{key}.key"), pos(t), format!("`{h}` is not a header name")));
+                        p.push(Problem::at(
+                            &format!("{key}.key"),
+                            pos(t),
+                            format!("`{h}` is not a header name"),
+                        ));
                         return None;
                     }
                 }
             } else if let Some(ptr) = s.strip_prefix("json:") {
                 if !ptr.starts_with('/') {
-                    p.push(Problem::at(&format!("{key}.key"), pos(t), "a JSON pointer starts with `/`".into()));
+                    p.push(Problem::at(
+                        &format!("{key}.key"),
+                        pos(t),
+                        "a JSON pointer starts with `/`".into(),
+                    ));
                     return None;
                 }
                 KeySource::Json(ptr.to_string())
             } else {
-                p.push(Problem::at(&format!("{key}.key"), pos(t), format!("`{s}`: use `header:NAME`, `json:/pointer`, `scheme` or `none`")));
+                p.push(Problem::at(
+                    &format!("{key}.key"),
+                    pos(t),
+                    format!("`{s}`: use `header:NAME`, `json:/pointer`, `scheme` or `none`"),
+                ));
                 return None;
             }
         }
     };
     if source == KeySource::None {
-        warnings.push(format!("route `{route}`: no idempotency key, so duplicates are forwarded"));
+        warnings.push(format!(
+            "route `{route}`: no idempotency key, so duplicates are forwarded"
+        ));
     }
     Some(Idempotency {
-        required: i.and_then(|i| i.required).unwrap_or(source != KeySource::None),
+        required: i
+            .and_then(|i| i.required)
+            .unwrap_or(source != KeySource::None),
         source,
         retry_after,
     })
@@ -699,8 +865,16 @@ fn build_forward(key: &str, f: Option<&file::Forward>, p: &mut Problems) -> Forw
             let v = HeaderValue::from_str(value);
             match (n, v) {
                 (Ok(n), Ok(v)) if !n.as_str().starts_with("x-hookgate-") => headers.push((n, v)),
-                (Ok(_), Ok(_)) => p.push(Problem::at(&format!("{key}.headers.{name}"), pos(h), "X-Hookgate-* headers are hookgate's own".into())),
-                _ => p.push(Problem::at(&format!("{key}.headers.{name}"), pos(h), "not a valid header name and value".into())),
+                (Ok(_), Ok(_)) => p.push(Problem::at(
+                    &format!("{key}.headers.{name}"),
+                    pos(h),
+                    "X-Hookgate-* headers are hookgate's own".into(),
+                )),
+                _ => p.push(Problem::at(
+                    &format!("{key}.headers.{name}"),
+                    pos(h),
+                    "not a valid header name and value".into(),
+                )),
             }
         }
     }

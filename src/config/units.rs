@@ -23,7 +23,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => secs(3600),
         "d" => secs(86_400),
         "" => Err(format!("`{text}` needs a unit: ms, s, m, h or d")),
-        other => Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h or d)")),
+        other => Err(format!(
+            "`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
+        )),
     }
 }
 
@@ -44,9 +46,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("`{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[cfg(test)]
@@ -60,7 +67,16 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("72h"), Ok(Duration::from_secs(72 * 3600)));
         assert_eq!(parse_duration(" 2d "), Ok(Duration::from_secs(2 * 86_400)));
-        for bad in ["", "10", "ten s", "5 minutes", "-1s", "1.5s", "99999999999999999999s", "999999999999999999d"] {
+        for bad in [
+            "",
+            "10",
+            "ten s",
+            "5 minutes",
+            "-1s",
+            "1.5s",
+            "99999999999999999999s",
+            "999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }

@@ -42,7 +42,13 @@ impl Expiry<DedupeKey, Entry> for Lifetimes {
         Some(self.of(v))
     }
 
-    fn expire_after_update(&self, _: &DedupeKey, v: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &DedupeKey,
+        v: &Entry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Some(self.of(v))
     }
 }
@@ -146,10 +152,14 @@ mod tests {
     #[tokio::test]
     async fn reserve_settle_release_cycle() {
         let s = store();
-        let Reservation::Acquired(t) = s.reserve(key("a")).await.unwrap() else { panic!() };
+        let Reservation::Acquired(t) = s.reserve(key("a")).await.unwrap() else {
+            panic!()
+        };
         assert_eq!(s.reserve(key("a")).await, Ok(Reservation::InFlight));
         s.release(key("a"), t).await.unwrap();
-        let Reservation::Acquired(t2) = s.reserve(key("a")).await.unwrap() else { panic!() };
+        let Reservation::Acquired(t2) = s.reserve(key("a")).await.unwrap() else {
+            panic!()
+        };
         // A stale token cannot settle someone else's reservation.
         s.settle(key("a"), t).await.unwrap();
         assert_eq!(s.reserve(key("a")).await, Ok(Reservation::InFlight));
@@ -194,23 +204,35 @@ mod tests {
     #[tokio::test]
     async fn reservations_and_deliveries_expire() {
         let s = MemoryStore::new(1000, Duration::from_millis(300), Duration::from_millis(100));
-        assert!(matches!(s.reserve(key("a")).await, Ok(Reservation::Acquired(_))));
+        assert!(matches!(
+            s.reserve(key("a")).await,
+            Ok(Reservation::Acquired(_))
+        ));
         tokio::time::sleep(Duration::from_millis(150)).await;
         let Reservation::Acquired(t) = s.reserve(key("a")).await.unwrap() else {
             panic!("an expired reservation must be reacquirable")
         };
         s.settle(key("a"), t).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(s.reserve(key("a")).await, Ok(Reservation::Delivered), "ttl, not in_flight_timeout, applies once delivered");
+        assert_eq!(
+            s.reserve(key("a")).await,
+            Ok(Reservation::Delivered),
+            "ttl, not in_flight_timeout, applies once delivered"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
-        assert!(matches!(s.reserve(key("a")).await, Ok(Reservation::Acquired(_))));
+        assert!(matches!(
+            s.reserve(key("a")).await,
+            Ok(Reservation::Acquired(_))
+        ));
     }
 
     #[tokio::test]
     async fn bounded_by_max_entries() {
         let s = MemoryStore::new(100, Duration::from_secs(3600), Duration::from_secs(60));
         for i in 0..1000 {
-            let Reservation::Acquired(t) = s.reserve(key(&i.to_string())).await.unwrap() else { panic!() };
+            let Reservation::Acquired(t) = s.reserve(key(&i.to_string())).await.unwrap() else {
+                panic!()
+            };
             s.settle(key(&i.to_string()), t).await.unwrap();
         }
         s.run_pending_tasks().await;

@@ -33,7 +33,11 @@ pub async fn read_whole(
     let mut buf: Option<BytesMut> = None;
     let mut len = 0usize;
     let read = async {
-        while let Some(chunk) = s.read_request_body().await.map_err(|e| BodyError::Downstream(e.into_down()))? {
+        while let Some(chunk) = s
+            .read_request_body()
+            .await
+            .map_err(|e| BodyError::Downstream(e.into_down()))?
+        {
             len += chunk.len();
             if len > max {
                 return Err(BodyError::TooLarge);
@@ -42,7 +46,8 @@ pub async fn read_whole(
                 (Some(b), _) => b.extend_from_slice(&chunk),
                 (None, None) => first = Some(chunk),
                 (None, Some(f)) => {
-                    let mut b = BytesMut::with_capacity(expected.unwrap_or(64 * 1024).clamp(len, max));
+                    let mut b =
+                        BytesMut::with_capacity(expected.unwrap_or(64 * 1024).clamp(len, max));
                     b.extend_from_slice(&f);
                     b.extend_from_slice(&chunk);
                     buf = Some(b);

@@ -41,7 +41,13 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Response headers not passed back. `content-length` and
 /// `transfer-encoding` stay: the downstream writer frames the body by them.
-const RESPONSE_HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "trailer", "upgrade"];
+const RESPONSE_HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "trailer",
+    "upgrade",
+];
 
 /// Upstream connections idle longer than this are not reused. It sits under
 /// the 5 s keep-alive default of common receivers (Node.js), so that a pooled
@@ -119,7 +125,11 @@ impl UpstreamRequest<'_> {
         }
         if let Some(c) = self.client {
             let ip = c.ip().to_string();
-            let xff = match original.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            let xff = match original
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
                 Some(prev) => format!("{prev}, {ip}"),
                 None => ip,
             };
@@ -130,7 +140,10 @@ impl UpstreamRequest<'_> {
             req.insert_header(n.clone(), v.clone())?;
         }
         req.insert_header("x-hookgate-route", &*self.route.name)?;
-        req.insert_header("x-hookgate-verified", if self.verified { "true" } else { "false" })?;
+        req.insert_header(
+            "x-hookgate-verified",
+            if self.verified { "true" } else { "false" },
+        )?;
         req.insert_header("x-hookgate-request-id", self.request_id)?;
         req.insert_header(http::header::CONTENT_LENGTH, self.body_len.to_string())?;
         Ok(req)
@@ -175,7 +188,12 @@ pub async fn exchange(
                 .await
                 .map_err(ExchangeError::Unreachable)?;
             match send_and_read_header(&mut up, peer, req, body).await {
-                Ok(header) => return Ok(Answer { session: up, header }),
+                Ok(header) => {
+                    return Ok(Answer {
+                        session: up,
+                        header,
+                    })
+                }
                 Err(_) if reused && tries < 3 => continue,
                 Err(e) => return Err(ExchangeError::Unreachable(e)),
             }

@@ -166,26 +166,50 @@ impl Gateway {
             .or(req.uri.host());
         let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
         let Some(matched) = self.routes.find(host, target) else {
-            return self.reject(s, ctx, None, Reason::NoRoute, BodyState::Unread).await;
+            return self
+                .reject(s, ctx, None, Reason::NoRoute, BodyState::Unread)
+                .await;
         };
         let route = matched.route.clone();
         ctx.route = Some(route.name.clone());
 
         if let Err(reason) = admit(s, &route) {
-            return self.reject(s, ctx, Some(&route), reason, BodyState::Unread).await;
+            return self
+                .reject(s, ctx, Some(&route), reason, BodyState::Unread)
+                .await;
         }
         let declared = match content_length(s) {
             Ok(n) => n,
-            Err(()) => return self.reject(s, ctx, Some(&route), Reason::BodyTooLarge, BodyState::Unread).await,
+            Err(()) => {
+                return self
+                    .reject(
+                        s,
+                        ctx,
+                        Some(&route),
+                        Reason::BodyTooLarge,
+                        BodyState::Unread,
+                    )
+                    .await
+            }
         };
         if declared.is_some_and(|n| n > route.max_body) {
-            return self.reject(s, ctx, Some(&route), Reason::BodyTooLarge, BodyState::Unread).await;
+            return self
+                .reject(
+                    s,
+                    ctx,
+                    Some(&route),
+                    Reason::BodyTooLarge,
+                    BodyState::Unread,
+                )
+                .await;
         }
         // A signature that is absent or unreadable fails whatever the body
         // is: refuse it before reading up to `max_body` bytes.
         let parsed = route.verify.scheme.parse(&s.req_header().headers);
         if let (Err(f), true) = (&parsed, route.verify.enforce) {
-            return self.reject(s, ctx, Some(&route), (*f).into(), BodyState::Unread).await;
+            return self
+                .reject(s, ctx, Some(&route), (*f).into(), BodyState::Unread)
+                .await;
         }
 
         if expects_continue(s) {
@@ -194,10 +218,20 @@ impl Gateway {
         let body = match body::read_whole(s, route.max_body, declared, self.body_timeout).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
-                return self.reject(s, ctx, Some(&route), Reason::BodyTooLarge, BodyState::Unread).await
+                return self
+                    .reject(
+                        s,
+                        ctx,
+                        Some(&route),
+                        Reason::BodyTooLarge,
+                        BodyState::Unread,
+                    )
+                    .await
             }
             Err(BodyError::Timeout) => {
-                return self.reject(s, ctx, Some(&route), Reason::BodyTimeout, BodyState::Unread).await
+                return self
+                    .reject(s, ctx, Some(&route), Reason::BodyTimeout, BodyState::Unread)
+                    .await
             }
             Err(BodyError::Downstream(e)) => {
                 ctx.outcome = Some(Outcome::Aborted);
@@ -207,33 +241,57 @@ impl Gateway {
 
         let verdict = parsed.and_then(|header| {
             let v = &route.verify;
-            verify::verify_parsed(v.scheme.as_ref(), &header, &body, &v.keys, unix_now(), v.tolerance)
+            verify::verify_parsed(
+                v.scheme.as_ref(),
+                &header,
+                &body,
+                &v.keys,
+                unix_now(),
+                v.tolerance,
+            )
         });
         if let Err(f) = verdict {
             if route.verify.enforce {
-                return self.reject(s, ctx, Some(&route), f.into(), BodyState::Read).await;
+                return self
+                    .reject(s, ctx, Some(&route), f.into(), BodyState::Read)
+                    .await;
             }
             // Monitor mode: an unauthenticated request never touches the
             // dedupe cache; it is forwarded, marked unverified.
             ctx.monitored_failure = Some(f);
-            return self.forward(s, ctx, &route, &matched.upstream_path, body, None).await;
+            return self
+                .forward(s, ctx, &route, &matched.upstream_path, body, None)
+                .await;
         }
 
         let json = if route.body.json {
             match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(v) => Some(v),
-                Err(_) => return self.reject(s, ctx, Some(&route), Reason::InvalidJson, BodyState::Read).await,
+                Err(_) => {
+                    return self
+                        .reject(s, ctx, Some(&route), Reason::InvalidJson, BodyState::Read)
+                        .await
+                }
             }
         } else {
             None
         };
         if let (Some(allowed), Some(doc)) = (&route.body.events, &json) {
-            let event = doc.pointer(&route.body.event_field).and_then(|e| e.as_str());
+            let event = doc
+                .pointer(&route.body.event_field)
+                .and_then(|e| e.as_str());
             if !event.is_some_and(|e| allowed.iter().any(|a| a == e)) {
                 return match route.body.unlisted {
                     UnlistedEvent::Ignore => self.settled(s, ctx, &route, Settled::Ignored).await,
                     UnlistedEvent::Reject => {
-                        self.reject(s, ctx, Some(&route), Reason::EventNotAllowed, BodyState::Read).await
+                        self.reject(
+                            s,
+                            ctx,
+                            Some(&route),
+                            Reason::EventNotAllowed,
+                            BodyState::Read,
+                        )
+                        .await
                     }
                 };
             }
@@ -243,25 +301,49 @@ impl Gateway {
             Some(k) => Some(DedupeKey::new(&route.name, &k)),
             None if route.idempotency.required => {
                 return self
-                    .reject(s, ctx, Some(&route), Reason::MissingIdempotencyKey, BodyState::Read)
+                    .reject(
+                        s,
+                        ctx,
+                        Some(&route),
+                        Reason::MissingIdempotencyKey,
+                        BodyState::Read,
+                    )
                     .await
             }
             None => None,
         };
         let Some(key) = key else {
-            return self.forward(s, ctx, &route, &matched.upstream_path, body, None).await;
+            return self
+                .forward(s, ctx, &route, &matched.upstream_path, body, None)
+                .await;
         };
         match self.store.reserve(key).await {
             Ok(Reservation::Acquired(token)) => {
-                self.forward(s, ctx, &route, &matched.upstream_path, body, Some((key, token)))
+                self.forward(
+                    s,
+                    ctx,
+                    &route,
+                    &matched.upstream_path,
+                    body,
+                    Some((key, token)),
+                )
+                .await
+            }
+            Ok(Reservation::InFlight) => {
+                self.reject(s, ctx, Some(&route), Reason::InFlight, BodyState::Read)
                     .await
             }
-            Ok(Reservation::InFlight) => self.reject(s, ctx, Some(&route), Reason::InFlight, BodyState::Read).await,
             Ok(Reservation::Delivered) => self.settled(s, ctx, &route, Settled::Duplicate).await,
             Err(e) => {
                 tracing::warn!(route = %route.name, error = %e, "dedupe store unavailable");
-                self.reject(s, ctx, Some(&route), Reason::DedupeUnavailable, BodyState::Read)
-                    .await
+                self.reject(
+                    s,
+                    ctx,
+                    Some(&route),
+                    Reason::DedupeUnavailable,
+                    BodyState::Read,
+                )
+                .await
             }
         }
     }
@@ -291,7 +373,9 @@ impl Gateway {
         };
         let started = Instant::now();
         let answer = match req {
-            Ok(req) => forward::exchange(&self.connector, peer, &req, &body, route.upstream.timeout).await,
+            Ok(req) => {
+                forward::exchange(&self.connector, peer, &req, &body, route.upstream.timeout).await
+            }
             Err(e) => Err(ExchangeError::Unreachable(e)),
         };
         ctx.upstream_time = Some(started.elapsed());
@@ -308,7 +392,9 @@ impl Gateway {
                         Reason::UpstreamUnreachable
                     }
                 };
-                return self.reject(s, ctx, Some(route), reason, BodyState::Read).await;
+                return self
+                    .reject(s, ctx, Some(route), reason, BodyState::Read)
+                    .await;
             }
         };
         let status = answer.header.status.as_u16();
@@ -352,22 +438,50 @@ impl Gateway {
     ) -> Result<bool> {
         ctx.outcome = Some(Outcome::Rejected(reason));
         let extra = Extra {
-            allow: (reason == Reason::MethodNotAllowed).then(|| route.map(|r| r.allow.clone())).flatten(),
+            allow: (reason == Reason::MethodNotAllowed)
+                .then(|| route.map(|r| r.allow.clone()))
+                .flatten(),
             retry_after: match reason {
-                Reason::InFlight | Reason::DedupeUnavailable => route.map(|r| r.idempotency.retry_after),
+                Reason::InFlight | Reason::DedupeUnavailable => {
+                    route.map(|r| r.idempotency.retry_after)
+                }
                 _ => None,
             },
         };
         let body = reply::error_body(reason, route.map(|r| &*r.name));
-        reply::write_json(s, reason.status(), body, &ctx.request_id, extra, false, body_state).await?;
+        reply::write_json(
+            s,
+            reason.status(),
+            body,
+            &ctx.request_id,
+            extra,
+            false,
+            body_state,
+        )
+        .await?;
         Ok(true)
     }
 
-    async fn settled(&self, s: &mut Session, ctx: &mut RequestCtx, route: &Route, what: Settled) -> Result<bool> {
+    async fn settled(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &Route,
+        what: Settled,
+    ) -> Result<bool> {
         ctx.outcome = Some(Outcome::Settled(what));
         let body = reply::settled_body(what, &route.name);
         let dup = what == Settled::Duplicate;
-        reply::write_json(s, 200, body, &ctx.request_id, Extra::default(), dup, BodyState::Read).await?;
+        reply::write_json(
+            s,
+            200,
+            body,
+            &ctx.request_id,
+            Extra::default(),
+            dup,
+            BodyState::Read,
+        )
+        .await?;
         Ok(true)
     }
 }
@@ -384,7 +498,14 @@ fn admit(s: &Session, route: &Route) -> std::result::Result<(), Reason> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim());
     match media {
-        Some(m) if route.content_types.iter().any(|t| t.eq_ignore_ascii_case(m)) => Ok(()),
+        Some(m)
+            if route
+                .content_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(m)) =>
+        {
+            Ok(())
+        }
         _ => Err(Reason::UnsupportedMediaType),
     }
 }
@@ -394,7 +515,12 @@ fn admit(s: &Session, route: &Route) -> std::result::Result<(), Reason> {
 fn content_length(s: &Session) -> std::result::Result<Option<usize>, ()> {
     match s.req_header().headers.get(http::header::CONTENT_LENGTH) {
         None => Ok(None),
-        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse().ok()).map(Some).ok_or(()),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .map(Some)
+            .ok_or(()),
     }
 }
 
@@ -406,7 +532,11 @@ fn expects_continue(s: &Session) -> bool {
 }
 
 /// The idempotency key's bytes, if the request carries a non-empty one.
-fn idempotency_key(s: &Session, route: &Route, json: Option<&serde_json::Value>) -> Option<Vec<u8>> {
+fn idempotency_key(
+    s: &Session,
+    route: &Route,
+    json: Option<&serde_json::Value>,
+) -> Option<Vec<u8>> {
     match &route.idempotency.source {
         KeySource::None => None,
         KeySource::Header(h) => s

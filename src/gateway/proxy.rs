@@ -35,10 +35,17 @@ impl ProxyHttp for GatewayProxy {
         self.gateway.handle(s, ctx).await
     }
 
-    async fn upstream_peer(&self, _s: &mut Session, _ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _s: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         // `request_filter` always answers; Pingora's own forwarding is
         // never used (see `forward`).
-        Error::e_explain(ErrorType::InternalError, "hookgate forwards in request_filter")
+        Error::e_explain(
+            ErrorType::InternalError,
+            "hookgate forwards in request_filter",
+        )
     }
 
     async fn fail_to_proxy(&self, s: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
@@ -56,7 +63,16 @@ impl ProxyHttp for GatewayProxy {
             } else {
                 bytes::Bytes::from_static(br#"{"error":"bad_request"}"#)
             };
-            let _ = reply::write_json(s, code, body, &ctx.request_id, Extra::default(), false, BodyState::Unread).await;
+            let _ = reply::write_json(
+                s,
+                code,
+                body,
+                &ctx.request_id,
+                Extra::default(),
+                false,
+                BodyState::Unread,
+            )
+            .await;
         }
         ctx.outcome.get_or_insert(Outcome::Aborted);
         FailToProxy {

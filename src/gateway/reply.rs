@@ -189,7 +189,10 @@ pub async fn write_json(
         resp.insert_header(http::header::ALLOW, allow)?;
     }
     if let Some(after) = extra.retry_after {
-        resp.insert_header(http::header::RETRY_AFTER, after.as_secs().max(1).to_string())?;
+        resp.insert_header(
+            http::header::RETRY_AFTER,
+            after.as_secs().max(1).to_string(),
+        )?;
     }
     if duplicate {
         resp.insert_header("hookgate-duplicate", "true")?;
@@ -212,8 +215,12 @@ mod tests {
             &error_body(Reason::SignatureMismatch, Some("fyn\"apse"))[..],
             br#"{"error":"signature_mismatch","route":"fyn\"apse"}"#
         );
-        assert_eq!(&error_body(Reason::NoRoute, None)[..], br#"{"error":"no_route"}"#);
-        let v: serde_json::Value = serde_json::from_slice(&settled_body(Settled::Duplicate, "r")).unwrap();
+        assert_eq!(
+            &error_body(Reason::NoRoute, None)[..],
+            br#"{"error":"no_route"}"#
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&settled_body(Settled::Duplicate, "r")).unwrap();
         assert_eq!(v["status"], "duplicate");
     }
 
@@ -222,7 +229,13 @@ mod tests {
         // Fynapse dead-letters 400/401/402/405/406/410/413 and retries the
         // rest. A reason that a retry could cure must not be final.
         let final_codes = [400, 401, 402, 405, 406, 410, 413];
-        for r in [Reason::BodyTimeout, Reason::InFlight, Reason::DedupeUnavailable, Reason::UpstreamUnreachable, Reason::UpstreamTimeout] {
+        for r in [
+            Reason::BodyTimeout,
+            Reason::InFlight,
+            Reason::DedupeUnavailable,
+            Reason::UpstreamUnreachable,
+            Reason::UpstreamTimeout,
+        ] {
             assert!(!final_codes.contains(&r.status()), "{r:?} must be retried");
         }
     }

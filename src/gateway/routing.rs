@@ -46,7 +46,9 @@ impl RouteTable {
                 PathMatch::Prefix(p) => p.len(),
                 PathMatch::Exact(_) => 0,
             };
-            len(b).cmp(&len(a)).then(a.host.is_none().cmp(&b.host.is_none()))
+            len(b)
+                .cmp(&len(a))
+                .then(a.host.is_none().cmp(&b.host.is_none()))
         });
         t
     }
@@ -84,8 +86,12 @@ impl RouteTable {
             }
         }
         for r in &self.prefixes {
-            let PathMatch::Prefix(prefix) = &r.path else { continue };
-            let Some(rest) = path.strip_prefix(prefix.as_str()) else { continue };
+            let PathMatch::Prefix(prefix) = &r.path else {
+                continue;
+            };
+            let Some(rest) = path.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
             let boundary = prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/');
             if !boundary || !host_ok(r) || has_dot_segment(rest) {
                 continue;
@@ -109,7 +115,9 @@ impl RouteTable {
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // [v6]:port
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
@@ -121,10 +129,13 @@ fn has_dot_segment(rest: &str) -> bool {
     if lower.contains("%2f") || lower.contains("%5c") || rest.contains('\\') {
         return true;
     }
-    rest.trim_start_matches('/').split('/').enumerate().any(|(i, seg)| {
-        let s = seg.to_ascii_lowercase().replace("%2e", ".");
-        s == "." || s == ".." || (seg.is_empty() && i > 0)
-    })
+    rest.trim_start_matches('/')
+        .split('/')
+        .enumerate()
+        .any(|(i, seg)| {
+            let s = seg.to_ascii_lowercase().replace("%2e", ".");
+            s == "." || s == ".." || (seg.is_empty() && i > 0)
+        })
 }
 
 #[cfg(test)]
@@ -157,7 +168,9 @@ routes:
     }
 
     fn find(host: Option<&str>, p: &str) -> Option<(String, String)> {
-        table().find(host, p).map(|m| (m.route.name.to_string(), m.upstream_path))
+        table()
+            .find(host, p)
+            .map(|m| (m.route.name.to_string(), m.upstream_path))
     }
 
     fn m(name: &str, up: &str) -> Option<(String, String)> {
@@ -166,9 +179,18 @@ routes:
 
     #[test]
     fn exact_host_and_query() {
-        assert_eq!(find(None, "/webhooks/fynapse"), m("exact", "/hooks/balances"));
-        assert_eq!(find(Some("x"), "/webhooks/fynapse?a=1"), m("exact", "/hooks/balances?a=1"));
-        assert_eq!(find(Some("hooks.example.COM:8443"), "/webhooks/fynapse"), m("hosted", "/h"));
+        assert_eq!(
+            find(None, "/webhooks/fynapse"),
+            m("exact", "/hooks/balances")
+        );
+        assert_eq!(
+            find(Some("x"), "/webhooks/fynapse?a=1"),
+            m("exact", "/hooks/balances?a=1")
+        );
+        assert_eq!(
+            find(Some("hooks.example.COM:8443"), "/webhooks/fynapse"),
+            m("hosted", "/h")
+        );
     }
 
     #[test]
@@ -176,7 +198,10 @@ routes:
         assert_eq!(find(None, "/webhooks/a/b?q"), m("prefix", "/in/a/b?q"));
         assert_eq!(find(None, "/webhooks/"), m("prefix", "/in/"));
         assert_eq!(find(None, "/webhooks/special/x"), m("longer", "/special/x"));
-        assert_eq!(find(None, "/webhooks/specialx"), m("prefix", "/in/specialx"));
+        assert_eq!(
+            find(None, "/webhooks/specialx"),
+            m("prefix", "/in/specialx")
+        );
     }
 
     #[test]

@@ -129,14 +129,20 @@ mod tests {
         let h = headers(&format!("t={T},v1={SIG}"));
         assert_eq!(
             verify(&Fynapse, &h, BODY, &keys(), T, TOL),
-            Ok(Verified { timestamp: Some(T), id: None })
+            Ok(Verified {
+                timestamp: Some(T),
+                id: None
+            })
         );
     }
 
     #[test]
     fn sign_reproduces_the_vector() {
         let out = Fynapse.sign(&keys()[0], BODY, T, "");
-        assert_eq!(out, vec![("Webhook-Signature".into(), format!("t={T},v1={SIG}"))]);
+        assert_eq!(
+            out,
+            vec![("Webhook-Signature".into(), format!("t={T},v1={SIG}"))]
+        );
     }
 
     #[test]

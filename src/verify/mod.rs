@@ -214,14 +214,19 @@ pub fn is_fresh(timestamp: i64, now: i64, tolerance: Duration) -> bool {
 }
 
 /// The value of a header as text, if present and visible ASCII.
-pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Failure> {
+pub(crate) fn header_str<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, Failure> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => {
             if v.len() > MAX_SIGNATURE_HEADER_LEN {
                 return Err(Failure::MalformedSignature);
             }
-            v.to_str().map(Some).map_err(|_| Failure::MalformedSignature)
+            v.to_str()
+                .map(Some)
+                .map_err(|_| Failure::MalformedSignature)
         }
     }
 }
@@ -271,7 +276,11 @@ mod tests {
     fn timestamps_are_plain_digits() {
         assert_eq!(parse_timestamp("1700000000"), Ok(1_700_000_000));
         for bad in ["", "-1", "+1", " 1", "1e9", "0x10", "9999999999999"] {
-            assert_eq!(parse_timestamp(bad), Err(Failure::MalformedSignature), "{bad:?}");
+            assert_eq!(
+                parse_timestamp(bad),
+                Err(Failure::MalformedSignature),
+                "{bad:?}"
+            );
         }
     }
 

@@ -1,0 +1,460 @@
+//! Real parts for end-to-end tests: a recording HTTP receiver (hyper) on a
+//! loopback port, a raw HTTP/1.1 client over `TcpStream` (exact framing, no
+//! helpful normalisation), and a gateway started from YAML text.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+
+use hookgate::dedupe::MemoryStore;
+use hookgate::server::RunningGateway;
+use hookgate::verify::{Fynapse, Scheme};
+
+pub const SECRET: &str = "test-secret-1";
+
+/// A free loopback port (bind :0, read, release).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+// ---------------------------------------------------------------- receiver
+
+/// One request as the receiver got it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub target: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+}
+
+/// What the receiver answers.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Reply {
+            status,
+            delay: Duration::ZERO,
+            headers: vec![],
+            body: format!("{{\"received\":{status}}}").into_bytes(),
+        }
+    }
+}
+
+type Behavior = Box<dyn Fn(&Received, usize) -> Reply + Send + Sync>;
+
+pub struct ReceiverState {
+    pub requests: Mutex<Vec<Received>>,
+    pub accepts: AtomicUsize,
+    behavior: Mutex<Arc<Behavior>>,
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1, on its own runtime thread.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub state: Arc<ReceiverState>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Receiver {
+    /// Answers 200 to everything until told otherwise.
+    pub fn start() -> Receiver {
+        let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let state = Arc::new(ReceiverState {
+            requests: Mutex::new(vec![]),
+            accepts: AtomicUsize::new(0),
+            behavior: Mutex::new(Arc::new(Box::new(|_, _| Reply::status(200)))),
+        });
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        acc = listener.accept() => {
+                            let Ok((stream, _)) = acc else { continue };
+                            st.accepts.fetch_add(1, Ordering::SeqCst);
+                            let st = st.clone();
+                            tokio::spawn(async move {
+                                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                                    let st = st.clone();
+                                    async move {
+                                        let (parts, body) = req.into_parts();
+                                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                                        let rec = Received {
+                                            method: parts.method.to_string(),
+                                            target: parts.uri.to_string(),
+                                            headers: parts.headers,
+                                            body,
+                                        };
+                                        let behavior = st.behavior.lock().unwrap().clone();
+                                        let n = {
+                                            let mut reqs = st.requests.lock().unwrap();
+                                            reqs.push(rec.clone());
+                                            reqs.len()
+                                        };
+                                        let reply = behavior(&rec, n);
+                                        if !reply.delay.is_zero() {
+                                            tokio::time::sleep(reply.delay).await;
+                                        }
+                                        let mut resp = hyper::Response::builder().status(reply.status);
+                                        for (k, v) in &reply.headers {
+                                            resp = resp.header(k, v);
+                                        }
+                                        Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(reply.body))).unwrap())
+                                    }
+                                });
+                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        Receiver {
+            addr,
+            state,
+            _stop: tx,
+        }
+    }
+
+    /// Sets how to answer: `f(request, n)` where `n` counts requests from 1.
+    pub fn respond(&self, f: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static) {
+        *self.state.behavior.lock().unwrap() = Arc::new(Box::new(f));
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.requests.lock().unwrap().len()
+    }
+
+    pub fn accepts(&self) -> usize {
+        self.state.accepts.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> Received {
+        self.state
+            .requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("receiver got nothing")
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+// ---------------------------------------------------------------- gateway
+
+/// A config with one fynapse route `fynapse` at `/webhooks/fynapse` forwarding
+/// to `upstream_url`, plus `extra_route_yaml` (indented list items) and
+/// `route_extra` (keys added to the fynapse route, indented 4 spaces).
+pub fn config_yaml(port: u16, upstream_url: &str, route_extra: &str, more_routes: &str) -> String {
+    format!(
+        r#"
+server:
+  listen: ["127.0.0.1:{port}"]
+  threads: 2
+  body_timeout: 2s
+dedupe:
+  ttl: 1h
+  in_flight_timeout: 30s
+  max_entries: 10000
+routes:
+  - name: fynapse
+    path: /webhooks/fynapse
+    upstream:
+      url: {upstream_url}
+      connect_timeout: 1s
+      timeout: 2s
+    verify:
+      scheme: fynapse
+      secrets:
+        - value: other-secret
+        - value: {SECRET}
+      tolerance: 5m
+    max_body: 8MiB
+{route_extra}
+{more_routes}
+"#
+    )
+}
+
+pub fn start_gateway(yaml: &str) -> RunningGateway {
+    let config = hookgate::config::from_yaml(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let d = &config.dedupe;
+    let store = Arc::new(MemoryStore::new(d.max_entries, d.ttl, d.in_flight_timeout));
+    hookgate::server::spawn(&config, store).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Gateway + receiver with the default fynapse route.
+pub fn setup(route_extra: &str) -> (RunningGateway, Receiver) {
+    let rx = Receiver::start();
+    let gw = start_gateway(&config_yaml(
+        free_port(),
+        &rx.url("/hooks/balances"),
+        route_extra,
+        "",
+    ));
+    (gw, rx)
+}
+
+// ---------------------------------------------------------------- client
+
+/// A response as read off the wire.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error` of a rejection.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_string()
+    }
+}
+
+/// A raw HTTP/1.1 connection.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        Conn {
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
+    }
+
+    /// Reads one response.
+    pub fn read_response(&mut self) -> std::io::Result<Response> {
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line)?;
+        if status_line.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
+        }
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut headers = vec![];
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(':').unwrap();
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        if status == 100 {
+            return self.read_response();
+        }
+        let find = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
+        let mut body = vec![];
+        if let Some(cl) = find("content-length") {
+            body.resize(cl.parse().unwrap(), 0);
+            self.reader.read_exact(&mut body)?;
+        } else if find("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let mut size = String::new();
+                self.reader.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                self.reader.read_exact(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else if status != 204 && status != 304 {
+            self.reader.read_to_end(&mut body)?;
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Reads a status line and headers up to the blank line, as text.
+    pub fn read_head(&mut self) -> String {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            if line.trim_end().is_empty() {
+                return head;
+            }
+            head.push_str(&line);
+        }
+    }
+
+    pub fn request(&mut self, bytes: &[u8]) -> Response {
+        self.write(bytes).unwrap();
+        self.read_response().unwrap()
+    }
+}
+
+/// Request bytes with Content-Length framing.
+pub fn request_bytes(method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "{method} {path} HTTP/1.1\r\nHost: hooks.test\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Request bytes with chunked framing (chunks of `chunk` bytes).
+pub fn chunked_request_bytes(
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    chunk: usize,
+) -> Vec<u8> {
+    let mut out =
+        format!("POST {path} HTTP/1.1\r\nHost: hooks.test\r\nTransfer-Encoding: chunked\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    for c in body.chunks(chunk) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// The fynapse signature header for `body` at `t` with `secret`.
+pub fn fynapse_signature(secret: &str, body: &[u8], t: i64) -> String {
+    let key = Fynapse.derive_key(secret).unwrap();
+    Fynapse.sign(&key, body, t, "").remove(0).1
+}
+
+/// Headers of a valid fynapse delivery.
+pub fn signed_headers(body: &[u8], key: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", "application/json".to_string()),
+        ("Webhook-Signature", fynapse_signature(SECRET, body, now())),
+        ("Idempotency-Key", key.to_string()),
+    ]
+}
+
+/// A balance.extracted body of about `size` bytes.
+pub fn event_body(id: &str, size: usize) -> Vec<u8> {
+    let head = format!(r#"{{"event_id":"{id}","event_type":"balance.extracted","data":{{"pad":""#);
+    let tail = r#""}}"#;
+    let pad = size.saturating_sub(head.len() + tail.len());
+    let mut b = head.into_bytes();
+    b.extend(std::iter::repeat_n(b'x', pad));
+    b.extend_from_slice(tail.as_bytes());
+    b
+}
+
+/// POSTs a signed delivery on a fresh connection.
+pub fn deliver(addr: SocketAddr, body: &[u8], key: &str) -> Response {
+    post(addr, "/webhooks/fynapse", &signed_headers(body, key), body)
+}
+
+/// POSTs on a fresh connection, `Connection: close`.
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: &[u8]) -> Response {
+    let mut h = headers.to_vec();
+    h.push(("Connection", "close".to_string()));
+    Conn::open(addr).request(&request_bytes("POST", path, &h, body))
+}
