@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,6 +21,7 @@ fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if format == "json" {
@@ -31,8 +33,8 @@ fn init_logs(format: &str) {
 
 fn print_routes(c: &Config) {
     println!(
-        "{:<24} {:<32} {:<12} {:<8} {}",
-        "ROUTE", "MATCH", "SCHEME", "MODE", "UPSTREAM"
+        "{:<24} {:<32} {:<12} {:<8} UPSTREAM",
+        "ROUTE", "MATCH", "SCHEME", "MODE"
     );
     for r in &c.routes {
         let m = match &r.path {

@@ -54,12 +54,14 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some((l, c)) if c > 0 => {
-                write!(f, "line {l}, column {c}: {}: {}", self.key, self.message)
-            }
-            Some((l, _)) => write!(f, "line {l}: {}: {}", self.key, self.message),
-            None => write!(f, "{}: {}", self.key, self.message),
+            Some((l, c)) if c > 0 => write!(f, "line {l}, column {c}: ")?,
+            Some((l, _)) => write!(f, "line {l}: ")?,
+            None => {}
         }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
     }
 }
 
@@ -97,9 +99,14 @@ pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let parsed: file::File = serde_saphyr::from_str(text).map_err(|e| {
         let line = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         let message = e.without_snippet().to_string();
-        // The plain message may repeat the position; keep it short.
-        let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-        err(vec![Problem::at("(yaml)", line, message)])
+        // The plain message repeats the position; the Problem carries it.
+        let first = message.lines().next().unwrap_or("invalid YAML");
+        let message = match first.rfind(" at line ") {
+            Some(i) if line.0 > 0 => &first[..i],
+            _ => first,
+        };
+        // The message names the key (`unknown field `x``); there is no path.
+        err(vec![Problem::at("", line, message.to_string())])
     })?;
     let mut problems = Vec::new();
     match model::build(parsed, &mut problems) {

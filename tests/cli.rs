@@ -1,0 +1,174 @@
+//! The `hookgate` binary as a user runs it: `check` on good and bad files,
+//! `run` serving a real request and stopping on SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
+
+fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GOOD: &str = "routes:
+  - name: a
+    path: /a
+    upstream:
+      url: http://127.0.0.1:3000/a
+      timeout: 5s
+    max_body: 1MiB
+    verify:
+      scheme: fynapse
+      secrets:
+        - env: HOOKGATE_CLI_TEST_SECRET
+";
+
+#[test]
+fn shipped_configs_pass_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, text) = check(
+        &root.join("conf/hookgate.yaml"),
+        &[("FYNAPSE_WEBHOOK_SECRET", "s")],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("fynapse-balances"), "{text}");
+    let (code, text) = check(&root.join("conf/dev.yaml"), &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("warning") && text.contains("inline"),
+        "{text}"
+    );
+    let out = Command::new(BIN).arg("check").output().unwrap();
+    assert!(out.status.success(), "the embedded config is valid");
+}
+
+#[test]
+fn check_names_key_and_line_of_each_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("HOOKGATE_CLI_TEST_SECRET", "s")];
+    let (code, text) = check(&write(&dir, "good.yaml", GOOD), &env);
+    assert_eq!(code, 0, "{text}");
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown key", GOOD.replace("    path: /a", "    path: /a\n    pathh: /b"), "line 4, column 5: unknown field `pathh`"),
+        ("missing env", GOOD.to_string(), "line 11, column 11: routes[0].verify.secrets[0].env: environment variable `HOOKGATE_CLI_TEST_SECRET` is not set"),
+        ("missing file", GOOD.replace("- env: HOOKGATE_CLI_TEST_SECRET", "- file: /nonexistent/hookgate-secret"), "line 11, column 11: routes[0].verify.secrets[0].file: cannot read secret file `/nonexistent/hookgate-secret`"),
+        ("bad url", GOOD.replace("http://127.0.0.1:3000/a", "http//nowhere"), "line 5, column 12: routes[0].upstream.url"),
+        ("bad duration", GOOD.replace("timeout: 5s", "timeout: 5 sec"), "line 6, column 16: routes[0].upstream.timeout: `5 sec`"),
+        ("bad size", GOOD.replace("max_body: 1MiB", "max_body: 1 MB please"), "line 7, column 15: routes[0].max_body"),
+        ("duplicate name", format!("{GOOD}{}", GOOD.replace("routes:\n", "").replace("path: /a", "path: /b")), "line 12, column 11: routes[1].name: duplicate route name `a` (first at line 2)"),
+        ("duplicate path", format!("{GOOD}{}", GOOD.replace("routes:\n", "").replace("name: a", "name: b")), "line 12: routes[1].path: duplicate path"),
+        ("tolerance without timestamp", GOOD.replace("scheme: fynapse", "scheme: fynapse\n      tolerance: 5m").replace("tolerance: 5m", "tolerance: 5q"), "routes[0].verify.tolerance"),
+        ("duplicate key", GOOD.replace("    max_body: 1MiB", "    max_body: 1MiB\n    max_body: 2MiB"), "line 8"),
+    ];
+    for (what, yaml, expected) in cases {
+        let env: &[(&str, &str)] = if what == "missing env" { &[] } else { &env };
+        let (code, text) = check(&write(&dir, "bad.yaml", &yaml), env);
+        assert_eq!(code, 1, "{what}: {text}");
+        assert!(
+            text.contains(expected),
+            "{what}: expected {expected:?} in:\n{text}"
+        );
+        assert!(!text.contains("panicked"), "{what}: {text}");
+    }
+}
+
+#[test]
+fn check_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = write(&dir, "secret", "file-secret-value\n");
+    let yaml = GOOD
+        .replace(
+            "- env: HOOKGATE_CLI_TEST_SECRET",
+            &format!("- file: {}", secret_file.display()),
+        )
+        .replace("http://127.0.0.1:3000/a", "nope");
+    let (code, text) = check(&write(&dir, "c.yaml", &yaml), &[]);
+    assert_eq!(code, 1);
+    assert!(!text.contains("file-secret-value"), "{text}");
+}
+
+#[test]
+fn run_serves_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start();
+    rx.respond(|_, _| Reply {
+        delay: Duration::from_millis(700),
+        ..Reply::status(200)
+    });
+    let port = free_port();
+    let yaml = format!(
+        "server:\n  listen: [\"127.0.0.1:{port}\"]\n  grace_period: 3s\n{}",
+        GOOD.replace("http://127.0.0.1:3000/a", &rx.url("/a"))
+    );
+    let path = write(&dir, "run.yaml", &yaml);
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("HOOKGATE_CLI_TEST_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "gateway did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let body = event_body("evt-cli", 100);
+    let h = signed_headers(&body, "cli-1");
+    assert_eq!(post(addr, "/a", &h, &body).status, 200);
+
+    // A slow request in flight when SIGTERM arrives still completes.
+    let b = body.clone();
+    let slow = std::thread::spawn(move || post(addr, "/a", &signed_headers(&b, "cli-2"), &b));
+    std::thread::sleep(Duration::from_millis(200));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(slow.join().unwrap().status, 200);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("outcome=\"forwarded\"") || log.contains("outcome=forwarded"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET), "the secret is never logged");
+    assert!(!log.contains(&h[1].1), "the signature is never logged");
+}
