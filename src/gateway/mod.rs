@@ -348,6 +348,28 @@ impl Gateway {
         }
     }
 
+    /// Writes the request's access-log line (and, later, its metrics). Call
+    /// it from `ProxyHttp::logging`. Never logs secrets, signatures or bodies.
+    pub fn logging(&self, s: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+        let status = s.response_written().map_or(0, |r| r.status.as_u16());
+        let outcome = ctx.outcome.map_or("aborted", Outcome::label);
+        let route = ctx.route.as_deref().unwrap_or("-");
+        let upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0);
+        let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+        let error = e.map(|e| e.etype().as_str());
+        tracing::info!(
+            target: "hookgate::access",
+            request_id = %ctx.request_id,
+            route,
+            outcome,
+            reason = ctx.reason().unwrap_or("-"),
+            status,
+            upstream_ms,
+            elapsed_ms,
+            error,
+        );
+    }
+
     /// Forwards and settles the reservation (if any) on the upstream's answer.
     async fn forward(
         &self,

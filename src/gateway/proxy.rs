@@ -87,22 +87,6 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn logging(&self, s: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = s.response_written().map_or(0, |r| r.status.as_u16());
-        let outcome = ctx.outcome.map_or("aborted", Outcome::label);
-        let route = ctx.route.as_deref().unwrap_or("-");
-        let upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0);
-        let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
-        let error = e.map(|e| e.etype().as_str());
-        tracing::info!(
-            target: "hookgate::access",
-            request_id = %ctx.request_id,
-            route,
-            outcome,
-            reason = ctx.reason().unwrap_or("-"),
-            status,
-            upstream_ms,
-            elapsed_ms,
-            error,
-        );
+        self.gateway.logging(s, e, ctx);
     }
 }
