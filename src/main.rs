@@ -1,6 +1,7 @@
 //! The `hookgate` binary: parse the command line, dispatch.
 
 mod cli;
+mod cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -64,9 +65,150 @@ fn print_routes(c: &Config) {
     }
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn read_body(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    match path {
+        Some(p) => std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display())),
+        None => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;
+            Ok(b)
+        }
+    }
+}
+
+/// Runs the gateway in the foreground. In dev mode (no `--config`), a
+/// built-in receiver listens on the dev config's upstream, 127.0.0.1:3000,
+/// so the whole path works with no other service.
+fn run(c: &Config, dev: bool) -> Result<(), String> {
+    let store = hookgate::server::store_for(c).map_err(|e| e.to_string())?;
+    let gateway = std::sync::Arc::new(hookgate::gateway::Gateway::new(c, store));
+    let mut server = hookgate::server::build_server(c, gateway).map_err(|e| e.to_string())?;
+    if dev {
+        let addr = "127.0.0.1:3000";
+        if std::net::TcpListener::bind(addr).is_ok() {
+            let receiver = cmd::receiver::DevReceiver::new(true);
+            let mut svc =
+                pingora::services::listening::Service::new("dev receiver".to_string(), receiver);
+            svc.add_tcp(addr);
+            server.add_service(svc);
+            tracing::info!("dev mode: a built-in receiver on {addr} prints each delivery it gets");
+        } else {
+            tracing::warn!("dev mode: {addr} is taken; forwarding to whatever listens there");
+        }
+        tracing::info!(
+            "try: hookgate send --url http://127.0.0.1:8080/webhooks/fynapse --scheme fynapse \
+             --secret dev-secret-change-me --repeat 2 examples/data/balance.json"
+        );
+    }
+    server.run_forever()
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("hookgate: {e}");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Sign {
+            scheme,
+            secret,
+            config,
+            route,
+            timestamp,
+            id,
+            body,
+        } => {
+            let signer = match cmd::sign::Signer::from_args(
+                scheme.as_deref(),
+                secret.as_deref(),
+                config.as_deref(),
+                route.as_deref(),
+            ) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let body = match read_body(body.as_deref()) {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            let id = id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
+            for (k, v) in signer.headers(&body, timestamp.unwrap_or_else(now), &id) {
+                println!("{k}: {v}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Send {
+            url,
+            scheme,
+            secret,
+            config,
+            route,
+            idempotency_key,
+            repeat,
+            timestamp,
+            body,
+        } => {
+            let signer = match cmd::sign::Signer::from_args(
+                scheme.as_deref(),
+                secret.as_deref(),
+                config.as_deref(),
+                route.as_deref(),
+            ) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let body = match read_body(Some(&body)) {
+                Ok(b) => bytes::Bytes::from(b),
+                Err(e) => return fail(e),
+            };
+            let client = match cmd::send::Client::new(&url) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(e),
+            };
+            let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            println!("POST {url}  Idempotency-Key: {key}");
+            let mut all_2xx = true;
+            for n in 1..=repeat.max(1) {
+                let headers = cmd::send::delivery_headers(
+                    &signer,
+                    &body,
+                    timestamp.unwrap_or_else(now),
+                    &key,
+                );
+                match rt.block_on(client.post(&headers, body.clone())) {
+                    Ok(sent) => {
+                        all_2xx &= (200..300).contains(&sent.status);
+                        println!("{}", cmd::send::describe(n, &sent));
+                    }
+                    Err(e) => return fail(e),
+                }
+            }
+            if all_2xx {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Demo => match cmd::demo::run() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => fail(e),
+        },
         Command::Check { config } => match load(config.as_deref()) {
             Ok(c) => {
                 print_routes(&c);
@@ -91,12 +233,9 @@ fn main() -> ExitCode {
             }
             let listen: Vec<String> = c.server.listen.iter().map(|a| a.to_string()).collect();
             tracing::info!(listen = %listen.join(","), routes = c.routes.len(), "hookgate starting");
-            match hookgate::server::run(&c) {
+            match run(&c, config.is_none()) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("hookgate: {e}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => fail(e),
             }
         }
     }

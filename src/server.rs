@@ -52,7 +52,9 @@ fn check_bindable(addrs: &[SocketAddr]) -> Result<(), StartError> {
     Ok(())
 }
 
-fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
+/// A Pingora server with the gateway service on `config`'s listeners,
+/// bootstrapped and ready to `run`. Add your own services before running it.
+pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
     check_bindable(&config.server.listen)?;
     let conf = ServerConf {
         threads: config.server.threads,
@@ -80,14 +82,20 @@ fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
 pub fn run(config: &Config) -> Result<(), StartError> {
     let store = store_for(config)?;
     let gateway = Arc::new(Gateway::new(config, store));
-    let server = build(config, gateway)?;
+    let server = build_server(config, gateway)?;
     server.run_forever()
+}
+
+/// A server running on its own thread; stopped when dropped.
+pub struct RunningServer {
+    stop: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
 }
 
 /// A gateway running on its own thread; stopped when dropped.
 pub struct RunningGateway {
-    stop: Arc<Notify>,
-    thread: Option<JoinHandle<()>>,
+    /// The server.
+    pub server: RunningServer,
     /// The gateway, to inspect its store.
     pub gateway: Arc<Gateway>,
     /// The first listen address.
@@ -104,16 +112,22 @@ impl ShutdownSignalWatch for StopWatch {
     }
 }
 
-/// Starts `config` on a background thread with `store`, and waits until its
-/// first listener accepts connections (at most 10 s).
-pub fn spawn(config: &Config, store: Arc<dyn DedupeStore>) -> Result<RunningGateway, StartError> {
-    let gateway = Arc::new(Gateway::new(config, store));
-    let server = build(config, gateway.clone())?;
-    let addr = *config
-        .server
-        .listen
-        .first()
-        .ok_or_else(|| StartError("no listen address".into()))?;
+/// Waits until `addr` accepts connections, at most `limit`.
+pub fn wait_listening(addr: SocketAddr, limit: Duration) -> Result<(), StartError> {
+    let deadline = Instant::now() + limit;
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            return Err(StartError(format!("nothing listening on {addr}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Runs `server` on a background thread until the result is dropped (or
+/// [`RunningServer::stop`]ped), and waits until each of `ready` accepts
+/// connections (at most 10 s).
+pub fn spawn_server(server: Server, ready: &[SocketAddr]) -> Result<RunningServer, StartError> {
     let stop = Arc::new(Notify::new());
     let watch = StopWatch(stop.clone());
     let thread = std::thread::Builder::new()
@@ -124,25 +138,35 @@ pub fn spawn(config: &Config, store: Arc<dyn DedupeStore>) -> Result<RunningGate
             })
         })
         .map_err(|e| StartError(format!("cannot start thread: {e}")))?;
-    let running = RunningGateway {
+    let running = RunningServer {
         stop,
         thread: Some(thread),
-        gateway,
-        addr,
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if Instant::now() > deadline {
-            return Err(StartError(format!(
-                "gateway did not start listening on {addr}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    for addr in ready {
+        wait_listening(*addr, Duration::from_secs(10))?;
     }
     Ok(running)
 }
 
-impl RunningGateway {
+/// Starts `config` on a background thread with `store`, and waits until its
+/// first listener accepts connections.
+pub fn spawn(config: &Config, store: Arc<dyn DedupeStore>) -> Result<RunningGateway, StartError> {
+    let gateway = Arc::new(Gateway::new(config, store));
+    let server = build_server(config, gateway.clone())?;
+    let addr = *config
+        .server
+        .listen
+        .first()
+        .ok_or_else(|| StartError("no listen address".into()))?;
+    let server = spawn_server(server, &[addr])?;
+    Ok(RunningGateway {
+        server,
+        gateway,
+        addr,
+    })
+}
+
+impl RunningServer {
     /// Stops the server and waits for its thread.
     pub fn stop(mut self) {
         self.shutdown();
@@ -156,7 +180,7 @@ impl RunningGateway {
     }
 }
 
-impl Drop for RunningGateway {
+impl Drop for RunningServer {
     fn drop(&mut self) {
         self.shutdown();
     }

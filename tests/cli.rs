@@ -172,3 +172,118 @@ fn run_serves_and_stops_gracefully_on_sigterm() {
     assert!(!log.contains(SECRET), "the secret is never logged");
     assert!(!log.contains(&h[1].1), "the signature is never logged");
 }
+
+#[test]
+fn demo_runs_and_its_table_holds() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |case: &str| {
+        text.lines()
+            .find(|l| l.starts_with(case))
+            .unwrap_or_else(|| panic!("no row {case}:\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    for (case, status, answer, saw) in [
+        ("valid", "200", "forwarded", "1"),
+        ("duplicate", "200", "duplicate", "nothing"),
+        ("tampered", "401", "signature_mismatch", "nothing"),
+        ("stale", "401", "stale_timestamp", "nothing"),
+        ("unsigned", "401", "missing_signature", "nothing"),
+    ] {
+        let r = row(case);
+        assert!(
+            r.contains(&status)
+                && r.contains(&answer)
+                && r.contains(&saw)
+                && r.last() == Some(&"yes"),
+            "{case}: {r:?}"
+        );
+    }
+    assert!(!text.contains(" NO"), "{text}");
+}
+
+#[test]
+fn sign_and_send_round_trip_through_the_gateway() {
+    let (gw, rx) = setup("");
+    let dir = tempfile::tempdir().unwrap();
+    let body = event_body("evt-send", 300);
+    let body_path = write(&dir, "body.json", std::str::from_utf8(&body).unwrap());
+
+    // `sign` prints the header a sender attaches; the gateway accepts it.
+    let out = Command::new(BIN)
+        .args(["sign", "--scheme", "fynapse", "--secret", SECRET])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (name, value) = line.trim().split_once(": ").unwrap();
+    assert_eq!(name, "Webhook-Signature");
+    let h = vec![
+        ("Content-Type", "application/json".to_string()),
+        ("Webhook-Signature", value.to_string()),
+        ("Idempotency-Key", "signed-by-cli".to_string()),
+    ];
+    assert_eq!(post(gw.addr, "/webhooks/fynapse", &h, &body).status, 200);
+    assert_eq!(rx.count(), 1);
+
+    // `send --repeat 3`: one forwarded, two duplicates.
+    let out = Command::new(BIN)
+        .args([
+            "send",
+            "--url",
+            &format!("http://{}/webhooks/fynapse", gw.addr),
+        ])
+        .args([
+            "--scheme",
+            "fynapse",
+            "--secret",
+            SECRET,
+            "--repeat",
+            "3",
+            "--idempotency-key",
+            "sent-by-cli",
+        ])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("#1 200") && !lines[0].contains("Hookgate-Duplicate"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("#2 200") && lines[1].contains("Hookgate-Duplicate: true"),
+        "{text}"
+    );
+    assert!(lines[2].contains("Hookgate-Duplicate: true"), "{text}");
+    assert_eq!(rx.count(), 2);
+    assert_eq!(
+        rx.last().header("idempotency-key").as_deref(),
+        Some("sent-by-cli")
+    );
+    assert!(!text.contains(SECRET));
+
+    // A wrong secret: 401, exit 1.
+    let out = Command::new(BIN)
+        .args([
+            "send",
+            "--url",
+            &format!("http://{}/webhooks/fynapse", gw.addr),
+        ])
+        .args(["--scheme", "fynapse", "--secret", "wrong"])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("401"));
+}

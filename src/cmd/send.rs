@@ -1,0 +1,172 @@
+//! `hookgate send`: sign and POST deliveries, printing what came back.
+
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+
+use super::sign::Signer;
+
+/// What one POST got back.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Status code.
+    pub status: u16,
+    /// Headers that matter to a webhook sender.
+    pub headers: Vec<(String, String)>,
+    /// Body (hookgate's answers are small JSON).
+    pub body: Vec<u8>,
+    /// Round-trip time.
+    pub elapsed: Duration,
+}
+
+impl Sent {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `error` or `status` of a JSON answer.
+    pub fn reason(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        v.get("error")
+            .or_else(|| v.get("status"))
+            .and_then(|x| x.as_str())
+            .unwrap_or("-")
+            .to_string()
+    }
+}
+
+/// An HTTP/1.1 client on Pingora's connector.
+pub struct Client {
+    connector: Connector,
+    peer: HttpPeer,
+    authority: String,
+    path: String,
+}
+
+impl Client {
+    /// A client for `url` (http only).
+    pub fn new(url: &str) -> Result<Client, String> {
+        let u = url::Url::parse(url).map_err(|e| format!("bad URL `{url}`: {e}"))?;
+        if u.scheme() != "http" {
+            return Err("only http:// URLs are supported".into());
+        }
+        let host = u.host_str().ok_or("the URL has no host")?.to_string();
+        let port = u.port_or_known_default().unwrap_or(80);
+        let addr = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to nothing"))?;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        peer.options.read_timeout = Some(Duration::from_secs(60));
+        let path = match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        };
+        Ok(Client {
+            connector: Connector::new(None),
+            peer,
+            authority: format!("{host}:{port}"),
+            path,
+        })
+    }
+
+    /// POSTs `body` with `headers`.
+    pub async fn post(&self, headers: &[(String, String)], body: Bytes) -> Result<Sent, String> {
+        let started = Instant::now();
+        let err = |e: Box<pingora::Error>| e.to_string();
+        let mut req = RequestHeader::build("POST", self.path.as_bytes(), None).map_err(err)?;
+        req.insert_header("host", &self.authority).map_err(err)?;
+        req.insert_header("content-length", body.len().to_string())
+            .map_err(err)?;
+        req.insert_header(
+            "user-agent",
+            concat!("hookgate-send/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(err)?;
+        for (k, v) in headers {
+            req.insert_header(k.clone(), v.as_str()).map_err(err)?;
+        }
+        let (mut s, _) = self
+            .connector
+            .get_http_session(&self.peer)
+            .await
+            .map_err(err)?;
+        s.set_read_timeout(self.peer.options.read_timeout);
+        s.write_request_header(Box::new(req)).await.map_err(err)?;
+        s.write_request_body(body, true).await.map_err(err)?;
+        s.finish_request_body().await.map_err(err)?;
+        s.read_response_header().await.map_err(err)?;
+        let resp = s.response_header().ok_or("no response")?.clone();
+        let mut out = Vec::new();
+        while let Some(chunk) = s.read_response_body().await.map_err(err)? {
+            out.extend_from_slice(&chunk);
+        }
+        self.connector
+            .release_http_session(s, &self.peer, Some(Duration::from_secs(5)))
+            .await;
+        let keep = [
+            "x-request-id",
+            "hookgate-duplicate",
+            "retry-after",
+            "content-type",
+        ];
+        let headers = resp
+            .headers
+            .iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        Ok(Sent {
+            status: resp.status.as_u16(),
+            headers,
+            body: out,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// The delivery headers: content type, signature, idempotency key.
+pub fn delivery_headers(
+    signer: &Signer,
+    body: &[u8],
+    timestamp: i64,
+    key: &str,
+) -> Vec<(String, String)> {
+    let mut h = vec![("Content-Type".to_string(), "application/json".to_string())];
+    h.extend(signer.headers(body, timestamp, key));
+    match signer.id_header() {
+        // The scheme carries its own id (signed or not): send the key there.
+        Some(id) if !h.iter().any(|(k, _)| k.eq_ignore_ascii_case(id)) => {
+            h.push((id.to_string(), key.to_string()))
+        }
+        Some(_) => {}
+        None => h.push(("Idempotency-Key".to_string(), key.to_string())),
+    }
+    h
+}
+
+/// One line for a sent delivery: `#n status time reason [duplicate] id`.
+pub fn describe(n: usize, s: &Sent) -> String {
+    format!(
+        "#{n} {} {:>8.1}ms {:<24}{} x-request-id={}",
+        s.status,
+        s.elapsed.as_secs_f64() * 1000.0,
+        s.reason(),
+        if s.header("hookgate-duplicate").is_some() {
+            " Hookgate-Duplicate: true"
+        } else {
+            ""
+        },
+        s.header("x-request-id").unwrap_or("-"),
+    )
+}

@@ -1,0 +1,66 @@
+//! `hookgate sign`: the headers a sender would attach to a body.
+
+use std::sync::Arc;
+
+use hookgate::config::{self, Route};
+use hookgate::verify::{self, Key, Scheme};
+
+/// Signs with either a named scheme and a secret, or a route of a config.
+pub enum Signer {
+    /// `--scheme NAME --secret S`.
+    Named(Box<dyn Scheme>, Key),
+    /// `--config FILE --route NAME`: the route's scheme and first secret.
+    Route(Arc<Route>),
+}
+
+impl Signer {
+    /// Builds a signer from the command-line options.
+    pub fn from_args(
+        scheme: Option<&str>,
+        secret: Option<&str>,
+        config: Option<&std::path::Path>,
+        route: Option<&str>,
+    ) -> Result<Signer, String> {
+        match (scheme, secret, config, route) {
+            (Some(name), Some(secret), None, None) => {
+                let scheme = verify::scheme_by_name(name).ok_or_else(|| {
+                    format!(
+                        "unknown scheme `{name}` (known: {})",
+                        verify::SCHEME_NAMES.join(", ")
+                    )
+                })?;
+                let key = scheme.derive_key(secret)?;
+                Ok(Signer::Named(scheme, key))
+            }
+            (None, None, Some(path), Some(route)) => {
+                let c = config::load(path).map_err(|e| e.to_string())?;
+                let r = c
+                    .routes
+                    .iter()
+                    .find(|r| &*r.name == route)
+                    .ok_or_else(|| format!("no route `{route}` in {}", path.display()))?;
+                Ok(Signer::Route(r.clone()))
+            }
+            _ => Err("give --scheme and --secret, or --config and --route".into()),
+        }
+    }
+
+    /// The signature headers for `body`.
+    pub fn headers(&self, body: &[u8], timestamp: i64, id: &str) -> Vec<(String, String)> {
+        match self {
+            Signer::Named(s, k) => s.sign(k, body, timestamp, id),
+            Signer::Route(r) => match r.verify.keys.first() {
+                Some(k) => r.verify.scheme.sign(k, body, timestamp, id),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    /// The scheme's own delivery-id header, if any.
+    pub fn id_header(&self) -> Option<&str> {
+        match self {
+            Signer::Named(s, _) => s.id_header(),
+            Signer::Route(r) => r.verify.scheme.id_header(),
+        }
+    }
+}
