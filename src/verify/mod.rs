@@ -124,13 +124,16 @@ pub trait Scheme: Send + Sync + fmt::Debug {
     /// The scheme's name as written in the config (`fynapse`, `stripe`, …).
     fn name(&self) -> &'static str;
 
-    /// The headers that carry the signature; `forward.strip_signature`
-    /// removes these before forwarding.
-    fn signature_headers(&self) -> &[&'static str];
+    /// The headers that carry the signature, lower-case;
+    /// `forward.strip_signature` removes these before forwarding.
+    ///
+    /// Borrowed from `self` (not `'static`) so that a configured scheme can
+    /// name its own headers.
+    fn signature_headers(&self) -> Vec<&str>;
 
-    /// The header carrying the sender's own delivery id, used by
+    /// The header carrying the sender's own delivery id, lower-case, used by
     /// `idempotency.key: scheme`. `None` when the scheme has none.
-    fn id_header(&self) -> Option<&'static str>;
+    fn id_header(&self) -> Option<&str>;
 
     /// Whether the scheme signs a timestamp (and so can enforce freshness).
     fn signs_timestamp(&self) -> bool;
