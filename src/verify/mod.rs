@@ -15,9 +15,11 @@
 
 mod fynapse;
 mod mac;
+mod stripe;
 
 pub use fynapse::Fynapse;
 pub use mac::Algorithm;
+pub use stripe::Stripe;
 
 use std::fmt;
 use std::time::Duration;
@@ -250,13 +252,14 @@ pub(crate) fn decode_hex(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
     hex::decode(s).map_err(|_| Failure::MalformedSignature)
 }
 
-/// All the schemes this build knows, by config name.
-pub const SCHEME_NAMES: &[&str] = &["fynapse"];
+/// The schemes this build can construct from their config name alone.
+pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe"];
 
 /// Looks a built-in scheme up by its config name.
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
     match name {
         "fynapse" => Some(Box::new(Fynapse)),
+        "stripe" => Some(Box::new(Stripe)),
         _ => None,
     }
 }
@@ -285,6 +288,26 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_listed_name_builds_its_scheme() {
+        for name in SCHEME_NAMES {
+            let scheme = scheme_by_name(name).unwrap();
+            assert_eq!(scheme.name(), *name);
+            for h in scheme
+                .signature_headers()
+                .into_iter()
+                .chain(scheme.id_header())
+            {
+                assert_eq!(h, h.to_ascii_lowercase(), "{name}: {h}");
+                assert!(
+                    http::HeaderName::from_bytes(h.as_bytes()).is_ok(),
+                    "{name}: {h}"
+                );
+            }
+        }
+        assert!(scheme_by_name("nope").is_none());
     }
 
     #[test]
