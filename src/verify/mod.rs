@@ -15,10 +15,12 @@
 
 mod fynapse;
 mod mac;
+mod standard_webhooks;
 mod stripe;
 
 pub use fynapse::Fynapse;
 pub use mac::Algorithm;
+pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
 
 use std::fmt;
@@ -252,14 +254,31 @@ pub(crate) fn decode_hex(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
     hex::decode(s).map_err(|_| Failure::MalformedSignature)
 }
 
+/// Decodes a standard-alphabet, padded base64 signature of exactly `len`
+/// bytes. Non-canonical encodings (stray trailing bits) are refused.
+pub(crate) fn decode_base64(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
+    use base64::Engine as _;
+    if s.len() != len.div_ceil(3) * 4 {
+        return Err(Failure::MalformedSignature);
+    }
+    let out = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| Failure::MalformedSignature)?;
+    if out.len() != len {
+        return Err(Failure::MalformedSignature);
+    }
+    Ok(out)
+}
+
 /// The schemes this build can construct from their config name alone.
-pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe"];
+pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe", "standard-webhooks"];
 
 /// Looks a built-in scheme up by its config name.
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
     match name {
         "fynapse" => Some(Box::new(Fynapse)),
         "stripe" => Some(Box::new(Stripe)),
+        "standard-webhooks" => Some(Box::new(StandardWebhooks)),
         _ => None,
     }
 }
@@ -308,6 +327,25 @@ mod tests {
             }
         }
         assert!(scheme_by_name("nope").is_none());
+    }
+
+    #[test]
+    fn base64_signatures_are_strict() {
+        let ok = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        assert_eq!(decode_base64(ok, 32).map(|v| v.len()), Ok(32));
+        for bad in [
+            "",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE",
+            "g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1O==",
+        ] {
+            assert_eq!(
+                decode_base64(bad, 32),
+                Err(Failure::MalformedSignature),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
