@@ -14,11 +14,13 @@
 //! window live here, once, for every scheme.
 
 mod fynapse;
+mod github;
 mod mac;
 mod standard_webhooks;
 mod stripe;
 
 pub use fynapse::Fynapse;
+pub use github::GitHub;
 pub use mac::Algorithm;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
@@ -271,7 +273,7 @@ pub(crate) fn decode_base64(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
 }
 
 /// The schemes this build can construct from their config name alone.
-pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe", "standard-webhooks"];
+pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe", "standard-webhooks", "github"];
 
 /// Looks a built-in scheme up by its config name.
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
@@ -279,6 +281,7 @@ pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
         "fynapse" => Some(Box::new(Fynapse)),
         "stripe" => Some(Box::new(Stripe)),
         "standard-webhooks" => Some(Box::new(StandardWebhooks)),
+        "github" => Some(Box::new(GitHub)),
         _ => None,
     }
 }
