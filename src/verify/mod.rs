@@ -16,12 +16,14 @@
 mod fynapse;
 mod github;
 mod mac;
+mod shopify;
 mod standard_webhooks;
 mod stripe;
 
 pub use fynapse::Fynapse;
 pub use github::GitHub;
 pub use mac::Algorithm;
+pub use shopify::Shopify;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
 
@@ -273,7 +275,7 @@ pub(crate) fn decode_base64(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
 }
 
 /// The schemes this build can construct from their config name alone.
-pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe", "standard-webhooks", "github"];
+pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe", "standard-webhooks", "github", "shopify"];
 
 /// Looks a built-in scheme up by its config name.
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
@@ -282,6 +284,7 @@ pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
         "stripe" => Some(Box::new(Stripe)),
         "standard-webhooks" => Some(Box::new(StandardWebhooks)),
         "github" => Some(Box::new(GitHub)),
+        "shopify" => Some(Box::new(Shopify)),
         _ => None,
     }
 }
