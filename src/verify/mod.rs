@@ -17,6 +17,7 @@ mod fynapse;
 mod github;
 mod mac;
 mod shopify;
+mod slack;
 mod standard_webhooks;
 mod stripe;
 
@@ -24,6 +25,7 @@ pub use fynapse::Fynapse;
 pub use github::GitHub;
 pub use mac::Algorithm;
 pub use shopify::Shopify;
+pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
 
@@ -275,7 +277,14 @@ pub(crate) fn decode_base64(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
 }
 
 /// The schemes this build can construct from their config name alone.
-pub const SCHEME_NAMES: &[&str] = &["fynapse", "stripe", "standard-webhooks", "github", "shopify"];
+pub const SCHEME_NAMES: &[&str] = &[
+    "fynapse",
+    "stripe",
+    "standard-webhooks",
+    "github",
+    "shopify",
+    "slack",
+];
 
 /// Looks a built-in scheme up by its config name.
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
@@ -285,6 +294,7 @@ pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
         "standard-webhooks" => Some(Box::new(StandardWebhooks)),
         "github" => Some(Box::new(GitHub)),
         "shopify" => Some(Box::new(Shopify)),
+        "slack" => Some(Box::new(Slack)),
         _ => None,
     }
 }
