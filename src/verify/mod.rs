@@ -14,6 +14,7 @@
 //! window live here, once, for every scheme.
 
 mod fynapse;
+mod generic;
 mod github;
 mod mac;
 mod shopify;
@@ -22,6 +23,7 @@ mod standard_webhooks;
 mod stripe;
 
 pub use fynapse::Fynapse;
+pub use generic::{Encoding, GenericHmac, GenericOptions};
 pub use github::GitHub;
 pub use mac::Algorithm;
 pub use shopify::Shopify;
@@ -137,8 +139,8 @@ pub trait Scheme: Send + Sync + fmt::Debug {
     /// The headers that carry the signature, lower-case;
     /// `forward.strip_signature` removes these before forwarding.
     ///
-    /// Borrowed from `self` (not `'static`) so that a configured scheme can
-    /// name its own headers.
+    /// Borrowed from `self` (not `'static`) so that a configured scheme such
+    /// as [`GenericHmac`] can name its own headers.
     fn signature_headers(&self) -> Vec<&str>;
 
     /// The header carrying the sender's own delivery id, lower-case, used by
@@ -277,6 +279,8 @@ pub(crate) fn decode_base64(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
 }
 
 /// The schemes this build can construct from their config name alone.
+///
+/// `hmac` ([`GenericHmac`]) is not listed: it needs [`GenericOptions`].
 pub const SCHEME_NAMES: &[&str] = &[
     "fynapse",
     "stripe",
@@ -286,7 +290,8 @@ pub const SCHEME_NAMES: &[&str] = &[
     "slack",
 ];
 
-/// Looks a built-in scheme up by its config name.
+/// Looks a built-in scheme up by its config name. `None` for unknown names
+/// and for `hmac`, which is built with [`GenericHmac::new`].
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
     match name {
         "fynapse" => Some(Box::new(Fynapse)),
@@ -342,6 +347,7 @@ mod tests {
                 );
             }
         }
+        assert!(scheme_by_name("hmac").is_none());
         assert!(scheme_by_name("nope").is_none());
     }
 
