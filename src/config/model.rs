@@ -787,7 +787,8 @@ fn build_idempotency(
     p: &mut Problems,
 ) -> Option<Idempotency> {
     let scheme_header = v.and_then(|v| v.scheme.id_header());
-    let from_scheme = || scheme_header.map(HeaderName::from_static);
+    // Schemes name their id header in lower case, so this cannot fail.
+    let from_scheme = || scheme_header.and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
     let retry_after = dur(
         p,
         &i.and_then(|i| i.retry_after.clone()),

@@ -115,7 +115,7 @@ impl UpstreamRequest<'_> {
         }
         if self.route.forward.strip_signature {
             for h in self.route.verify.scheme.signature_headers() {
-                req.remove_header(*h);
+                req.remove_header(h);
             }
         }
         let original_host = original.headers.get(http::header::HOST).cloned();

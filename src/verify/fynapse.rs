@@ -62,11 +62,11 @@ impl Scheme for Fynapse {
         "fynapse"
     }
 
-    fn signature_headers(&self) -> &[&'static str] {
-        &[HEADER]
+    fn signature_headers(&self) -> Vec<&str> {
+        vec![HEADER]
     }
 
-    fn id_header(&self) -> Option<&'static str> {
+    fn id_header(&self) -> Option<&str> {
         Some("idempotency-key")
     }
 

@@ -14,10 +14,22 @@
 //! window live here, once, for every scheme.
 
 mod fynapse;
+mod generic;
+mod github;
 mod mac;
+mod shopify;
+mod slack;
+mod standard_webhooks;
+mod stripe;
 
 pub use fynapse::Fynapse;
+pub use generic::{Encoding, GenericHmac, GenericOptions};
+pub use github::GitHub;
 pub use mac::Algorithm;
+pub use shopify::Shopify;
+pub use slack::Slack;
+pub use standard_webhooks::StandardWebhooks;
+pub use stripe::Stripe;
 
 use std::fmt;
 use std::time::Duration;
@@ -124,13 +136,16 @@ pub trait Scheme: Send + Sync + fmt::Debug {
     /// The scheme's name as written in the config (`fynapse`, `stripe`, …).
     fn name(&self) -> &'static str;
 
-    /// The headers that carry the signature; `forward.strip_signature`
-    /// removes these before forwarding.
-    fn signature_headers(&self) -> &[&'static str];
+    /// The headers that carry the signature, lower-case;
+    /// `forward.strip_signature` removes these before forwarding.
+    ///
+    /// Borrowed from `self` (not `'static`) so that a configured scheme such
+    /// as [`GenericHmac`] can name its own headers.
+    fn signature_headers(&self) -> Vec<&str>;
 
-    /// The header carrying the sender's own delivery id, used by
+    /// The header carrying the sender's own delivery id, lower-case, used by
     /// `idempotency.key: scheme`. `None` when the scheme has none.
-    fn id_header(&self) -> Option<&'static str>;
+    fn id_header(&self) -> Option<&str>;
 
     /// Whether the scheme signs a timestamp (and so can enforce freshness).
     fn signs_timestamp(&self) -> bool;
@@ -247,13 +262,44 @@ pub(crate) fn decode_hex(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
     hex::decode(s).map_err(|_| Failure::MalformedSignature)
 }
 
-/// All the schemes this build knows, by config name.
-pub const SCHEME_NAMES: &[&str] = &["fynapse"];
+/// Decodes a standard-alphabet, padded base64 signature of exactly `len`
+/// bytes. Non-canonical encodings (stray trailing bits) are refused.
+pub(crate) fn decode_base64(s: &str, len: usize) -> Result<Vec<u8>, Failure> {
+    use base64::Engine as _;
+    if s.len() != len.div_ceil(3) * 4 {
+        return Err(Failure::MalformedSignature);
+    }
+    let out = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| Failure::MalformedSignature)?;
+    if out.len() != len {
+        return Err(Failure::MalformedSignature);
+    }
+    Ok(out)
+}
 
-/// Looks a built-in scheme up by its config name.
+/// The schemes this build can construct from their config name alone.
+///
+/// `hmac` ([`GenericHmac`]) is not listed: it needs [`GenericOptions`].
+pub const SCHEME_NAMES: &[&str] = &[
+    "fynapse",
+    "stripe",
+    "standard-webhooks",
+    "github",
+    "shopify",
+    "slack",
+];
+
+/// Looks a built-in scheme up by its config name. `None` for unknown names
+/// and for `hmac`, which is built with [`GenericHmac::new`].
 pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
     match name {
         "fynapse" => Some(Box::new(Fynapse)),
+        "stripe" => Some(Box::new(Stripe)),
+        "standard-webhooks" => Some(Box::new(StandardWebhooks)),
+        "github" => Some(Box::new(GitHub)),
+        "shopify" => Some(Box::new(Shopify)),
+        "slack" => Some(Box::new(Slack)),
         _ => None,
     }
 }
@@ -278,6 +324,46 @@ mod tests {
         for bad in ["", "-1", "+1", " 1", "1e9", "0x10", "9999999999999"] {
             assert_eq!(
                 parse_timestamp(bad),
+                Err(Failure::MalformedSignature),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_listed_name_builds_its_scheme() {
+        for name in SCHEME_NAMES {
+            let scheme = scheme_by_name(name).unwrap();
+            assert_eq!(scheme.name(), *name);
+            for h in scheme
+                .signature_headers()
+                .into_iter()
+                .chain(scheme.id_header())
+            {
+                assert_eq!(h, h.to_ascii_lowercase(), "{name}: {h}");
+                assert!(
+                    http::HeaderName::from_bytes(h.as_bytes()).is_ok(),
+                    "{name}: {h}"
+                );
+            }
+        }
+        assert!(scheme_by_name("hmac").is_none());
+        assert!(scheme_by_name("nope").is_none());
+    }
+
+    #[test]
+    fn base64_signatures_are_strict() {
+        let ok = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        assert_eq!(decode_base64(ok, 32).map(|v| v.len()), Ok(32));
+        for bad in [
+            "",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE",
+            "g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=",
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1O==",
+        ] {
+            assert_eq!(
+                decode_base64(bad, 32),
                 Err(Failure::MalformedSignature),
                 "{bad:?}"
             );
