@@ -129,8 +129,8 @@ pub fn run() -> Result<bool, String> {
                 let h = delivery_headers(&signer, body, now, &k);
                 (
                     h,
-                    body.to_vec()
-                        .into_iter()
+                    body.iter()
+                        .copied()
                         .map(|b| if b == b'[' { b'{' } else { b })
                         .collect(),
                 )

@@ -93,6 +93,20 @@ pub struct Verify {
     pub secrets: Spanned<Vec<Spanned<SecretSource>>>,
     pub tolerance: Option<Text>,
     pub enforce: Option<bool>,
+    pub hmac: Option<Spanned<Hmac>>,
+}
+
+/// Options of the generic `hmac` scheme.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hmac {
+    pub header: Text,
+    pub prefix: Option<String>,
+    pub encoding: Option<Text>,
+    pub algorithm: Option<Text>,
+    pub template: Option<Text>,
+    pub timestamp_header: Option<String>,
+    pub id_header: Option<String>,
 }
 
 /// Where a secret comes from. Exactly one key per entry.

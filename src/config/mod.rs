@@ -167,7 +167,7 @@ routes:
         );
         assert_eq!(
             r.idempotency.source,
-            KeySource::Header(http::HeaderName::from_static("idempotency-key"))
+            KeySource::Scheme(http::HeaderName::from_static("idempotency-key"))
         );
         assert!(r.idempotency.required);
         assert_eq!(r.upstream.path, "/hooks");

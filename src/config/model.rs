@@ -162,6 +162,10 @@ pub enum KeySource {
     Header(HeaderName),
     /// A JSON pointer into the body.
     Json(String),
+    /// The scheme's own delivery id: the id the signature covered when the
+    /// scheme signs one (Standard Webhooks, also under `svix-id`), else the
+    /// scheme's id header.
+    Scheme(HeaderName),
     /// No dedupe on this route.
     None,
 }
@@ -720,17 +724,39 @@ fn build_verification(
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<Verification> {
-    let Some(scheme) = verify::scheme_by_name(&v.scheme.value) else {
-        p.push(Problem::at(
-            &format!("{key}.scheme"),
-            pos(&v.scheme),
-            format!(
-                "unknown scheme `{}` (known: {})",
-                v.scheme.value,
-                verify::SCHEME_NAMES.join(", ")
-            ),
-        ));
-        return None;
+    let scheme = match (v.scheme.value.as_str(), &v.hmac) {
+        ("hmac", Some(h)) => build_generic(&format!("{key}.hmac"), h, p)?,
+        ("hmac", None) => {
+            p.push(Problem::at(
+                &format!("{key}.hmac"),
+                pos(&v.scheme),
+                "scheme `hmac` needs an `hmac:` block (header, prefix, encoding, algorithm, template)".into(),
+            ));
+            return None;
+        }
+        (_, Some(h)) => {
+            p.push(Problem::at(
+                &format!("{key}.hmac"),
+                pos(h),
+                "`hmac:` options go with `scheme: hmac` only".into(),
+            ));
+            return None;
+        }
+        (name, None) => match verify::scheme_by_name(name) {
+            Some(s) => s,
+            None => {
+                p.push(Problem::at(
+                    &format!("{key}.scheme"),
+                    pos(&v.scheme),
+                    format!(
+                        "unknown scheme `{}` (known: {}, hmac)",
+                        v.scheme.value,
+                        verify::SCHEME_NAMES.join(", ")
+                    ),
+                ));
+                return None;
+            }
+        },
     };
     let mut keys = Vec::new();
     if v.secrets.value.is_empty() {
@@ -778,6 +804,60 @@ fn build_verification(
     })
 }
 
+/// The generic `hmac` scheme from its `hmac:` block.
+fn build_generic(key: &str, h: &Spanned<file::Hmac>, p: &mut Problems) -> Option<Box<dyn Scheme>> {
+    let o = &h.value;
+    let before = p.len();
+    let encoding = match o.encoding.as_ref().map(|e| (e.value.as_str(), e)) {
+        None | Some(("hex", _)) => verify::Encoding::Hex,
+        Some(("base64", _)) => verify::Encoding::Base64,
+        Some((other, e)) => {
+            p.push(Problem::at(
+                &format!("{key}.encoding"),
+                pos(e),
+                format!("`{other}`: use hex or base64"),
+            ));
+            verify::Encoding::Hex
+        }
+    };
+    let algorithm = match o.algorithm.as_ref().map(|a| (a.value.as_str(), a)) {
+        None | Some(("sha256", _)) => verify::Algorithm::Sha256,
+        Some(("sha1", _)) => verify::Algorithm::Sha1,
+        Some(("sha512", _)) => verify::Algorithm::Sha512,
+        Some((other, a)) => {
+            p.push(Problem::at(
+                &format!("{key}.algorithm"),
+                pos(a),
+                format!("`{other}`: use sha1, sha256 or sha512"),
+            ));
+            verify::Algorithm::Sha256
+        }
+    };
+    if p.len() != before {
+        return None;
+    }
+    let options = verify::GenericOptions {
+        header: o.header.value.clone(),
+        prefix: o.prefix.clone().unwrap_or_default(),
+        encoding,
+        algorithm,
+        template: o
+            .template
+            .as_ref()
+            .map_or_else(|| "{body}".to_string(), |t| t.value.clone()),
+        timestamp_header: o.timestamp_header.clone(),
+        id_header: o.id_header.clone(),
+    };
+    match verify::GenericHmac::new(options) {
+        Ok(g) => Some(Box::new(g)),
+        Err(e) => {
+            let at = o.template.as_ref().map_or_else(|| pos(h), pos);
+            p.push(Problem::at(key, at, e));
+            None
+        }
+    }
+}
+
 fn build_idempotency(
     key: &str,
     i: Option<&file::Idempotency>,
@@ -798,7 +878,7 @@ fn build_idempotency(
     let text = i.and_then(|i| i.key.as_ref());
     let source = match text.map(|t| (t.value.as_str(), t)) {
         None | Some(("scheme", _)) => match from_scheme() {
-            Some(h) => KeySource::Header(h),
+            Some(h) => KeySource::Scheme(h),
             None if text.is_some() => {
                 let t = text?;
                 p.push(Problem::at(

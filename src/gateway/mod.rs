@@ -250,19 +250,22 @@ impl Gateway {
                 v.tolerance,
             )
         });
-        if let Err(f) = verdict {
-            if route.verify.enforce {
+        let verified = match verdict {
+            Ok(v) => v,
+            Err(f) => {
+                if route.verify.enforce {
+                    return self
+                        .reject(s, ctx, Some(&route), f.into(), BodyState::Read)
+                        .await;
+                }
+                // Monitor mode: an unauthenticated request never touches the
+                // dedupe cache; it is forwarded, marked unverified.
+                ctx.monitored_failure = Some(f);
                 return self
-                    .reject(s, ctx, Some(&route), f.into(), BodyState::Read)
+                    .forward(s, ctx, &route, &matched.upstream_path, body, None)
                     .await;
             }
-            // Monitor mode: an unauthenticated request never touches the
-            // dedupe cache; it is forwarded, marked unverified.
-            ctx.monitored_failure = Some(f);
-            return self
-                .forward(s, ctx, &route, &matched.upstream_path, body, None)
-                .await;
-        }
+        };
 
         let json = if route.body.json {
             match serde_json::from_slice::<serde_json::Value>(&body) {
@@ -297,7 +300,7 @@ impl Gateway {
             }
         }
 
-        let key = match idempotency_key(s, &route, json.as_ref()) {
+        let key = match idempotency_key(s, &route, verified.id.as_deref(), json.as_ref()) {
             Some(k) => Some(DedupeKey::new(&route.name, &k)),
             None if route.idempotency.required => {
                 return self
@@ -557,11 +560,15 @@ fn expects_continue(s: &Session) -> bool {
 fn idempotency_key(
     s: &Session,
     route: &Route,
+    signed_id: Option<&str>,
     json: Option<&serde_json::Value>,
 ) -> Option<Vec<u8>> {
     match &route.idempotency.source {
         KeySource::None => None,
-        KeySource::Header(h) => s
+        KeySource::Scheme(_) if signed_id.is_some_and(|id| !id.is_empty()) => {
+            signed_id.map(|id| id.as_bytes().to_vec())
+        }
+        KeySource::Header(h) | KeySource::Scheme(h) => s
             .req_header()
             .headers
             .get(h)
