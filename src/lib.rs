@@ -30,8 +30,10 @@
 //! assert!(verdict.is_ok());
 //! ```
 
+pub mod admin;
 pub mod config;
 pub mod dedupe;
 pub mod gateway;
+pub mod metrics;
 pub mod server;
 pub mod verify;

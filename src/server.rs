@@ -12,6 +12,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::sync::Notify;
 
+use crate::admin::Admin;
 use crate::config::{Backend, Config};
 use crate::dedupe::{DedupeStore, MemoryStore};
 use crate::gateway::{Gateway, GatewayProxy};
@@ -56,6 +57,9 @@ fn check_bindable(addrs: &[SocketAddr]) -> Result<(), StartError> {
 /// bootstrapped and ready to `run`. Add your own services before running it.
 pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
     check_bindable(&config.server.listen)?;
+    if let Some(admin) = config.server.admin {
+        check_bindable(&[admin])?;
+    }
     let conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
@@ -66,7 +70,7 @@ pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, St
     server.bootstrap();
     let mut svc = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        GatewayProxy::new(gateway),
+        GatewayProxy::new(gateway.clone()),
         "hookgate",
     );
     for addr in &config.server.listen {
@@ -74,6 +78,13 @@ pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, St
     }
     svc.threads = Some(config.server.threads);
     server.add_service(svc);
+    if let Some(admin) = config.server.admin {
+        let app = Admin::new(gateway, config.server.listen.clone());
+        let mut svc = pingora::services::listening::Service::new("hookgate admin".to_string(), app);
+        svc.add_tcp(&admin.to_string());
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
     Ok(server)
 }
 

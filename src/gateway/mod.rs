@@ -29,6 +29,8 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{Config, KeySource, Route, UnlistedEvent};
 use crate::dedupe::{DedupeKey, DedupeStore, Reservation};
+use crate::metrics::{status_class, Metrics};
+use arc_swap::ArcSwap;
 use crate::verify;
 use body::BodyError;
 use forward::{ExchangeError, UpstreamRequest};
@@ -110,35 +112,64 @@ impl RequestCtx {
 /// Shared by every worker thread: all state is immutable or internally
 /// synchronised.
 pub struct Gateway {
-    routes: RouteTable,
-    peers: HashMap<Arc<str>, HttpPeer>,
+    routing: ArcSwap<Routing>,
     store: Arc<dyn DedupeStore>,
     connector: Connector,
+    metrics: Arc<Metrics>,
+}
+
+/// What a config contributes to the request path; replaced whole on reload.
+/// A request keeps the `Routing` it started with until it ends.
+struct Routing {
+    table: RouteTable,
+    peers: HashMap<Arc<str>, HttpPeer>,
     body_timeout: Duration,
+}
+
+impl Routing {
+    fn new(config: &Config) -> Self {
+        Routing {
+            table: RouteTable::new(&config.routes),
+            peers: config
+                .routes
+                .iter()
+                .map(|r| (r.name.clone(), forward::peer_for(r)))
+                .collect(),
+            body_timeout: config.server.body_timeout,
+        }
+    }
 }
 
 impl Gateway {
     /// A gateway for `config`'s routes, remembering keys in `store`.
     pub fn new(config: &Config, store: Arc<dyn DedupeStore>) -> Self {
-        let peers = config
-            .routes
-            .iter()
-            .map(|r| (r.name.clone(), forward::peer_for(r)))
-            .collect();
         let mut options = ConnectorOptions::new(128);
         options.keepalive_pool_size = 128;
         Gateway {
-            routes: RouteTable::new(&config.routes),
-            peers,
+            routing: ArcSwap::from_pointee(Routing::new(config)),
             store,
             connector: Connector::new(Some(options)),
-            body_timeout: config.server.body_timeout,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
-    /// The route table.
-    pub fn routes(&self) -> &RouteTable {
-        &self.routes
+    /// Swaps in `config`'s routes, atomically: requests in flight finish on
+    /// the routes they started with, the next ones use the new routes. The
+    /// dedupe store and the upstream connection pool are kept. Listener,
+    /// thread and dedupe settings cannot change without a restart; the
+    /// caller compares them (see [`crate::server`]).
+    pub fn reload(&self, config: &Config) {
+        self.routing.store(Arc::new(Routing::new(config)));
+    }
+
+    /// The names of the routes now in force.
+    pub fn route_names(&self) -> Vec<Arc<str>> {
+        self.routing.load().table.routes().map(|r| r.name.clone()).collect()
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The dedupe store.
@@ -165,7 +196,8 @@ impl Gateway {
             .and_then(|h| h.to_str().ok())
             .or(req.uri.host());
         let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
-        let Some(matched) = self.routes.find(host, target) else {
+        let routing = self.routing.load_full();
+        let Some(matched) = routing.table.find(host, target) else {
             return self
                 .reject(s, ctx, None, Reason::NoRoute, BodyState::Unread)
                 .await;
@@ -215,7 +247,7 @@ impl Gateway {
         if expects_continue(s) {
             s.write_continue_response().await?;
         }
-        let body = match body::read_whole(s, route.max_body, declared, self.body_timeout).await {
+        let body = match body::read_whole(s, route.max_body, declared, routing.body_timeout).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
                 return self
@@ -262,7 +294,7 @@ impl Gateway {
                 // dedupe cache; it is forwarded, marked unverified.
                 ctx.monitored_failure = Some(f);
                 return self
-                    .forward(s, ctx, &route, &matched.upstream_path, body, None)
+                    .forward(s, ctx, &routing, &route, &matched.upstream_path, body, None)
                     .await;
             }
         };
@@ -317,14 +349,16 @@ impl Gateway {
         };
         let Some(key) = key else {
             return self
-                .forward(s, ctx, &route, &matched.upstream_path, body, None)
+                .forward(s, ctx, &routing, &route, &matched.upstream_path, body, None)
                 .await;
         };
         match self.store.reserve(key).await {
             Ok(Reservation::Acquired(token)) => {
+                self.metrics.inflight.with_label_values(&[&*route.name]).inc();
                 self.forward(
                     s,
                     ctx,
+                    &routing,
                     &route,
                     &matched.upstream_path,
                     body,
@@ -360,12 +394,19 @@ impl Gateway {
         let upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0);
         let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let error = e.map(|e| e.etype().as_str());
+        let reason = ctx.reason().unwrap_or("-");
+        let m = &self.metrics;
+        m.requests.with_label_values(&[route, outcome, reason]).inc();
+        m.request_seconds.with_label_values(&[route]).observe(elapsed_ms / 1000.0);
+        if ctx.outcome == Some(Outcome::Settled(Settled::Duplicate)) {
+            m.duplicates.with_label_values(&[route]).inc();
+        }
         tracing::info!(
             target: "hookgate::access",
             request_id = %ctx.request_id,
             route,
             outcome,
-            reason = ctx.reason().unwrap_or("-"),
+            reason,
             status,
             upstream_ms,
             elapsed_ms,
@@ -378,6 +419,7 @@ impl Gateway {
         &self,
         s: &mut Session,
         ctx: &mut RequestCtx,
+        routing: &Routing,
         route: &Arc<Route>,
         upstream_path: &str,
         body: Bytes,
@@ -393,7 +435,7 @@ impl Gateway {
             request_id: &ctx.request_id,
         }
         .build(s.req_header());
-        let Some(peer) = self.peers.get(&route.name) else {
+        let Some(peer) = routing.peers.get(&route.name) else {
             return Error::e_explain(ErrorType::InternalError, "route without peer");
         };
         let started = Instant::now();
@@ -403,7 +445,18 @@ impl Gateway {
             }
             Err(e) => Err(ExchangeError::Unreachable(e)),
         };
-        ctx.upstream_time = Some(started.elapsed());
+        let elapsed = started.elapsed();
+        ctx.upstream_time = Some(elapsed);
+        let class = match &answer {
+            Ok(a) => status_class(a.header.status.as_u16()),
+            Err(ExchangeError::Timeout) => "timeout",
+            Err(ExchangeError::Unreachable(_)) => "error",
+        };
+        self.metrics.upstream.with_label_values(&[&*route.name, class]).inc();
+        self.metrics
+            .upstream_seconds
+            .with_label_values(&[&*route.name])
+            .observe(elapsed.as_secs_f64());
         let answer = match answer {
             Ok(a) => a,
             Err(e) => {
@@ -427,6 +480,7 @@ impl Gateway {
             // Settle before relaying: the receiver has processed the
             // delivery whatever happens to the sender's connection now.
             if answer.header.status.is_success() {
+                self.metrics.inflight.with_label_values(&[&*route.name]).dec();
                 if let Err(e) = self.store.settle(key, token).await {
                     tracing::warn!(route = %route.name, error = %e, "could not mark delivered");
                 }
@@ -447,6 +501,7 @@ impl Gateway {
     }
 
     async fn release(&self, route: &Route, key: DedupeKey, token: crate::dedupe::Token) {
+        self.metrics.inflight.with_label_values(&[&*route.name]).dec();
         if let Err(e) = self.store.release(key, token).await {
             // The reservation expires after `in_flight_timeout` anyway.
             tracing::warn!(route = %route.name, error = %e, "could not release reservation");
