@@ -23,9 +23,9 @@ pub enum Command {
         /// (127.0.0.1:8080 → 127.0.0.1:3000, inline dev secret) is used.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Log format.
-        #[arg(long, default_value = "human", value_parser = ["human", "json"])]
-        log_format: String,
+        /// Log format; overrides `server.log_format`.
+        #[arg(long, value_parser = ["human", "json"])]
+        log_format: Option<String>,
     },
     /// Validate a config and print its routes; exit 1 on error.
     Check {

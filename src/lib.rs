@@ -35,5 +35,6 @@ pub mod config;
 pub mod dedupe;
 pub mod gateway;
 pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod verify;

@@ -18,14 +18,14 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
     }
 }
 
-fn init_logs(format: &str) {
+fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
+    if json {
         builder.json().init();
     } else {
         builder.init();
@@ -82,14 +82,21 @@ fn read_body(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Runs the gateway in the foreground. In dev mode (no `--config`), a
+/// Runs the gateway in the foreground; SIGHUP reloads the config file. In
+/// dev mode (no `--config`), a
 /// built-in receiver listens on the dev config's upstream, 127.0.0.1:3000,
 /// so the whole path works with no other service.
-fn run(c: &Config, dev: bool) -> Result<(), String> {
+fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), String> {
     let store = hookgate::server::store_for(c).map_err(|e| e.to_string())?;
     let gateway = std::sync::Arc::new(hookgate::gateway::Gateway::new(c, store));
-    let mut server = hookgate::server::build_server(c, gateway).map_err(|e| e.to_string())?;
-    if dev {
+    let mut server =
+        hookgate::server::build_server(c, gateway.clone()).map_err(|e| e.to_string())?;
+    if let Some(path) = path {
+        let reloader = hookgate::reload::Reloader::new(path.to_path_buf(), gateway, c.clone());
+        server.add_service(pingora::services::background::background_service(
+            "reload", reloader,
+        ));
+    } else {
         let addr = "127.0.0.1:3000";
         if std::net::TcpListener::bind(addr).is_ok() {
             let receiver = cmd::receiver::DevReceiver::new(true);
@@ -220,7 +227,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config, log_format } => {
-            init_logs(&log_format);
             let c = match load(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -228,12 +234,17 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let json = match log_format.as_deref() {
+                Some(f) => f == "json",
+                None => c.server.log_format == hookgate::config::LogFormat::Json,
+            };
+            init_logs(json);
             for w in &c.warnings {
                 tracing::warn!("{w}");
             }
             let listen: Vec<String> = c.server.listen.iter().map(|a| a.to_string()).collect();
             tracing::info!(listen = %listen.join(","), routes = c.routes.len(), "hookgate starting");
-            match run(&c, config.is_none()) {
+            match run(&c, config.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

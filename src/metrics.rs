@@ -6,7 +6,8 @@
 //! from the config, outcomes and reasons from closed sets.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Latency buckets, in seconds: 0.5 ms to 30 s.
@@ -44,13 +45,17 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable_metric(name));
+            let c = IntCounterVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|_| unreachable_metric(name));
             let _ = registry.register(Box::new(c.clone()));
             c
         };
         let histogram = |name: &str, help: &str| {
-            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()), &["route"])
-                .unwrap_or_else(|_| unreachable_metric(name));
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()),
+                &["route"],
+            )
+            .unwrap_or_else(|_| unreachable_metric(name));
             let _ = registry.register(Box::new(h.clone()));
             h
         };
@@ -59,7 +64,11 @@ impl Metrics {
             "Requests by route, outcome and reason.",
             &["route", "outcome", "reason"],
         );
-        let duplicates = counter("hookgate_duplicates_total", "Deliveries answered as duplicates.", &["route"]);
+        let duplicates = counter(
+            "hookgate_duplicates_total",
+            "Deliveries answered as duplicates.",
+            &["route"],
+        );
         let upstream = counter(
             "hookgate_upstream_responses_total",
             "Upstream answers by status class (or error, timeout).",
@@ -70,17 +79,28 @@ impl Metrics {
             "Dedupe store failures, by the policy applied.",
             &["route", "policy"],
         );
-        let reloads = counter("hookgate_config_reloads_total", "Config reloads by result.", &["result"]);
+        let reloads = counter(
+            "hookgate_config_reloads_total",
+            "Config reloads by result.",
+            &["result"],
+        );
         let inflight = IntGaugeVec::new(
-            Opts::new("hookgate_inflight_reservations", "Keys reserved and not yet settled."),
+            Opts::new(
+                "hookgate_inflight_reservations",
+                "Keys reserved and not yet settled.",
+            ),
             &["route"],
         )
         .unwrap_or_else(|_| unreachable_metric("hookgate_inflight_reservations"));
         let _ = registry.register(Box::new(inflight.clone()));
-        let dedupe_entries = IntGauge::new("hookgate_dedupe_entries", "Keys held by the dedupe store.")
-            .unwrap_or_else(|_| unreachable_metric("hookgate_dedupe_entries"));
+        let dedupe_entries =
+            IntGauge::new("hookgate_dedupe_entries", "Keys held by the dedupe store.")
+                .unwrap_or_else(|_| unreachable_metric("hookgate_dedupe_entries"));
         let _ = registry.register(Box::new(dedupe_entries.clone()));
-        let request_seconds = histogram("hookgate_request_duration_seconds", "Request duration, end to end.");
+        let request_seconds = histogram(
+            "hookgate_request_duration_seconds",
+            "Request duration, end to end.",
+        );
         let upstream_seconds = histogram(
             "hookgate_upstream_duration_seconds",
             "Time from forwarding to the upstream's answer header.",
@@ -142,9 +162,19 @@ mod tests {
         m.requests.with_label_values(&["r", "forwarded", "-"]).inc();
         m.request_seconds.with_label_values(&["r"]).observe(0.01);
         let text = String::from_utf8(m.encode()).unwrap();
-        assert!(text.contains("hookgate_requests_total{outcome=\"forwarded\",reason=\"-\",route=\"r\"} 1"), "{text}");
-        assert!(text.contains("hookgate_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains(
+                "hookgate_requests_total{outcome=\"forwarded\",reason=\"-\",route=\"r\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("hookgate_request_duration_seconds_bucket"),
+            "{text}"
+        );
         // Two registries do not share counts.
-        assert!(!String::from_utf8(Metrics::new().encode()).unwrap().contains("forwarded"));
+        assert!(!String::from_utf8(Metrics::new().encode())
+            .unwrap()
+            .contains("forwarded"));
     }
 }

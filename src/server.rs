@@ -74,7 +74,12 @@ pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, St
         "hookgate",
     );
     for addr in &config.server.listen {
-        svc.add_tcp(&addr.to_string());
+        match &config.server.tls {
+            Some(tls) => svc
+                .add_tls(&addr.to_string(), &tls.cert, &tls.key)
+                .map_err(|e| StartError(format!("TLS on {addr}: {e}")))?,
+            None => svc.add_tcp(&addr.to_string()),
+        }
     }
     svc.threads = Some(config.server.threads);
     server.add_service(svc);

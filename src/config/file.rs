@@ -32,6 +32,7 @@ pub struct Server {
     pub threads: Option<Spanned<u64>>,
     pub body_timeout: Option<Text>,
     pub grace_period: Option<Text>,
+    pub log_format: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +85,7 @@ pub struct Upstream {
     pub url: Text,
     pub connect_timeout: Option<Text>,
     pub timeout: Option<Text>,
+    pub ca: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,8 +13,8 @@ use std::fmt;
 use std::path::Path;
 
 pub use model::{
-    Backend, BodyChecks, Config, Dedupe, Forward, Idempotency, KeySource, PathMatch, Route, Server,
-    UnlistedEvent, Upstream, Verification,
+    Backend, BodyChecks, Config, Dedupe, Forward, Idempotency, KeySource, LogFormat, PathMatch,
+    Route, Server, UnlistedEvent, Upstream, Verification,
 };
 
 /// The development config shipped inside the binary: `hookgate run` with no

@@ -48,6 +48,17 @@ pub struct Server {
     pub body_timeout: Duration,
     /// How long a stop waits for requests in flight.
     pub grace_period: Duration,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Certificate and key files for TLS termination.
@@ -131,6 +142,13 @@ pub struct Upstream {
     pub url: String,
     /// The resolved address.
     pub addr: SocketAddr,
+    /// Whether the URL is `https`.
+    pub tls: bool,
+    /// Server name for TLS (the URL's host).
+    pub sni: String,
+    /// CA file to verify the upstream's certificate with, instead of the
+    /// system roots.
+    pub ca: Option<String>,
     /// `Host` header sent upstream.
     pub authority: String,
     /// Path of the URL; a prefix route appends the rest of the request path.
@@ -290,6 +308,7 @@ fn build_server(s: Option<file::Server>, p: &mut Problems) -> Option<Server> {
             threads: threads_default,
             body_timeout: Duration::from_secs(10),
             grace_period: Duration::from_secs(10),
+            log_format: LogFormat::Human,
         });
     };
     let before = p.len();
@@ -321,13 +340,36 @@ fn build_server(s: Option<file::Server>, p: &mut Problems) -> Option<Server> {
                 None
             }
         });
-    if let Some(tls) = &s.tls {
-        p.push(Problem::at(
-            "server.tls",
-            pos(tls),
-            "TLS termination is not supported by this build yet; terminate TLS in front of hookgate".into(),
-        ));
-    }
+    let tls = s.tls.as_ref().and_then(|t| {
+        let (cert, key) = (&t.value.cert, &t.value.key);
+        match pingora::tls::load_certs_and_key_files(&cert.value, &key.value) {
+            Ok(Some(_)) => Some(Tls {
+                cert: cert.value.clone(),
+                key: key.value.clone(),
+            }),
+            Ok(None) => {
+                p.push(Problem::at(
+                    "server.tls",
+                    pos(t),
+                    "no certificate or key found".into(),
+                ));
+                None
+            }
+            Err(e) => {
+                p.push(Problem::at(
+                    "server.tls",
+                    pos(t),
+                    format!(
+                        "cannot load certificate `{}` and key `{}`: {}",
+                        cert.value,
+                        key.value,
+                        e.etype().as_str()
+                    ),
+                ));
+                None
+            }
+        }
+    });
     let threads = match s.threads {
         None => threads_default,
         Some(t) if (1..=1024).contains(&t.value) => t.value as usize,
@@ -352,9 +394,22 @@ fn build_server(s: Option<file::Server>, p: &mut Problems) -> Option<Server> {
         "server.grace_period",
         Duration::from_secs(10),
     );
+    let log_format = match s.log_format.as_ref().map(|f| (f.value.as_str(), f)) {
+        None | Some(("human", _)) => LogFormat::Human,
+        Some(("json", _)) => LogFormat::Json,
+        Some((other, f)) => {
+            p.push(Problem::at(
+                "server.log_format",
+                pos(f),
+                format!("`{other}`: use human or json"),
+            ));
+            LogFormat::Human
+        }
+    };
     Some(Server {
+        log_format,
         listen,
-        tls: None,
+        tls,
         admin,
         threads,
         body_timeout,
@@ -617,16 +672,49 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
         Ok(url) => url,
         Err(e) => return bad(p, format!("`{}` is not a URL: {e}", u.url.value)),
     };
-    match url.scheme() {
-        "http" => {}
-        "https" => {
+    let tls = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        other => {
             return bad(
                 p,
-                "https upstreams are not supported by this build yet; use http".into(),
+                format!("scheme `{other}` is not supported; use http or https"),
             )
         }
-        other => return bad(p, format!("scheme `{other}` is not supported; use http")),
-    }
+    };
+    let ca = match (&u.ca, tls) {
+        (None, _) => None,
+        (Some(c), false) => {
+            p.push(Problem::at(
+                &format!("{key}.ca"),
+                pos(c),
+                "`ca` goes with an https URL".into(),
+            ));
+            return None;
+        }
+        (Some(c), true) => {
+            let mut store = pingora::tls::RootCertStore::empty();
+            match pingora::tls::load_ca_file_into_store(&c.value, &mut store) {
+                Ok(()) if !store.is_empty() => Some(c.value.clone()),
+                Ok(()) => {
+                    p.push(Problem::at(
+                        &format!("{key}.ca"),
+                        pos(c),
+                        format!("`{}` holds no certificate", c.value),
+                    ));
+                    return None;
+                }
+                Err(e) => {
+                    p.push(Problem::at(
+                        &format!("{key}.ca"),
+                        pos(c),
+                        format!("cannot load CA file `{}`: {}", c.value, e.etype().as_str()),
+                    ));
+                    return None;
+                }
+            }
+        }
+    };
     if !url.username().is_empty()
         || url.password().is_some()
         || url.fragment().is_some()
@@ -638,7 +726,17 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
         return bad(p, "the URL has no host".into());
     };
     let port = url.port_or_known_default().unwrap_or(80);
-    let addr = match (host.trim_start_matches('[').trim_end_matches(']'), port).to_socket_addrs() {
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    // Prefer IPv4 where a name has both (`localhost`): receivers most often
+    // listen on 127.0.0.1 or 0.0.0.0.
+    let resolved = (bare_host, port)
+        .to_socket_addrs()
+        .map(|it| it.collect::<Vec<_>>())
+        .map(|mut v| {
+            v.sort_by_key(|a| !a.is_ipv4());
+            v.into_iter()
+        });
+    let addr = match resolved {
         Ok(mut it) => match it.next() {
             Some(a) => a,
             None => return bad(p, format!("`{host}` resolves to no address")),
@@ -651,6 +749,9 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
     };
     Some(Upstream {
         url: u.url.value.clone(),
+        tls,
+        sni: bare_host.to_string(),
+        ca,
         addr,
         authority,
         path: url.path().to_string(),

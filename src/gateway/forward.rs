@@ -56,7 +56,12 @@ const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// Builds the peer for a route's upstream.
 pub fn peer_for(route: &Route) -> HttpPeer {
-    let mut peer = HttpPeer::new(route.upstream.addr, false, String::new());
+    let u = &route.upstream;
+    let mut peer = HttpPeer::new(
+        u.addr,
+        u.tls,
+        if u.tls { u.sni.clone() } else { String::new() },
+    );
     peer.options.connection_timeout = Some(route.upstream.connect_timeout);
     peer.options.read_timeout = Some(route.upstream.timeout);
     peer.options.write_timeout = Some(route.upstream.timeout);
@@ -81,6 +86,8 @@ pub struct UpstreamRequest<'a> {
     pub client: Option<SocketAddr>,
     /// This request's id.
     pub request_id: &'a str,
+    /// Whether the sender reached hookgate over TLS.
+    pub tls: bool,
 }
 
 impl UpstreamRequest<'_> {
@@ -135,7 +142,7 @@ impl UpstreamRequest<'_> {
             };
             req.insert_header("x-forwarded-for", xff)?;
         }
-        req.insert_header("x-forwarded-proto", "http")?;
+        req.insert_header("x-forwarded-proto", if self.tls { "https" } else { "http" })?;
         for (n, v) in &self.route.forward.headers {
             req.insert_header(n.clone(), v.clone())?;
         }

@@ -30,8 +30,8 @@ use pingora::upstreams::peer::HttpPeer;
 use crate::config::{Config, KeySource, Route, UnlistedEvent};
 use crate::dedupe::{DedupeKey, DedupeStore, Reservation};
 use crate::metrics::{status_class, Metrics};
-use arc_swap::ArcSwap;
 use crate::verify;
+use arc_swap::ArcSwap;
 use body::BodyError;
 use forward::{ExchangeError, UpstreamRequest};
 use reply::{BodyState, Extra};
@@ -123,6 +123,9 @@ pub struct Gateway {
 struct Routing {
     table: RouteTable,
     peers: HashMap<Arc<str>, HttpPeer>,
+    /// A connector (and so a pool) per upstream CA file; routes without
+    /// one use the gateway's connector, which trusts the system roots.
+    connectors: HashMap<String, Connector>,
     body_timeout: Duration,
 }
 
@@ -135,20 +138,34 @@ impl Routing {
                 .iter()
                 .map(|r| (r.name.clone(), forward::peer_for(r)))
                 .collect(),
+            connectors: config
+                .routes
+                .iter()
+                .filter_map(|r| r.upstream.ca.clone())
+                .map(|ca| {
+                    let mut options = connector_options();
+                    options.ca_file = Some(ca.clone());
+                    (ca, Connector::new(Some(options)))
+                })
+                .collect(),
             body_timeout: config.server.body_timeout,
         }
     }
 }
 
+fn connector_options() -> ConnectorOptions {
+    let mut options = ConnectorOptions::new(128);
+    options.keepalive_pool_size = 128;
+    options
+}
+
 impl Gateway {
     /// A gateway for `config`'s routes, remembering keys in `store`.
     pub fn new(config: &Config, store: Arc<dyn DedupeStore>) -> Self {
-        let mut options = ConnectorOptions::new(128);
-        options.keepalive_pool_size = 128;
         Gateway {
             routing: ArcSwap::from_pointee(Routing::new(config)),
             store,
-            connector: Connector::new(Some(options)),
+            connector: Connector::new(Some(connector_options())),
             metrics: Arc::new(Metrics::new()),
         }
     }
@@ -164,7 +181,12 @@ impl Gateway {
 
     /// The names of the routes now in force.
     pub fn route_names(&self) -> Vec<Arc<str>> {
-        self.routing.load().table.routes().map(|r| r.name.clone()).collect()
+        self.routing
+            .load()
+            .table
+            .routes()
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// The gateway's metrics.
@@ -293,9 +315,7 @@ impl Gateway {
                 // Monitor mode: an unauthenticated request never touches the
                 // dedupe cache; it is forwarded, marked unverified.
                 ctx.monitored_failure = Some(f);
-                return self
-                    .forward(s, ctx, &routing, &route, &matched.upstream_path, body, None)
-                    .await;
+                return self.forward(s, ctx, &routing, &matched, body, None).await;
             }
         };
 
@@ -348,23 +368,16 @@ impl Gateway {
             None => None,
         };
         let Some(key) = key else {
-            return self
-                .forward(s, ctx, &routing, &route, &matched.upstream_path, body, None)
-                .await;
+            return self.forward(s, ctx, &routing, &matched, body, None).await;
         };
         match self.store.reserve(key).await {
             Ok(Reservation::Acquired(token)) => {
-                self.metrics.inflight.with_label_values(&[&*route.name]).inc();
-                self.forward(
-                    s,
-                    ctx,
-                    &routing,
-                    &route,
-                    &matched.upstream_path,
-                    body,
-                    Some((key, token)),
-                )
-                .await
+                self.metrics
+                    .inflight
+                    .with_label_values(&[&*route.name])
+                    .inc();
+                self.forward(s, ctx, &routing, &matched, body, Some((key, token)))
+                    .await
             }
             Ok(Reservation::InFlight) => {
                 self.reject(s, ctx, Some(&route), Reason::InFlight, BodyState::Read)
@@ -396,8 +409,12 @@ impl Gateway {
         let error = e.map(|e| e.etype().as_str());
         let reason = ctx.reason().unwrap_or("-");
         let m = &self.metrics;
-        m.requests.with_label_values(&[route, outcome, reason]).inc();
-        m.request_seconds.with_label_values(&[route]).observe(elapsed_ms / 1000.0);
+        m.requests
+            .with_label_values(&[route, outcome, reason])
+            .inc();
+        m.request_seconds
+            .with_label_values(&[route])
+            .observe(elapsed_ms / 1000.0);
         if ctx.outcome == Some(Outcome::Settled(Settled::Duplicate)) {
             m.duplicates.with_label_values(&[route]).inc();
         }
@@ -420,11 +437,11 @@ impl Gateway {
         s: &mut Session,
         ctx: &mut RequestCtx,
         routing: &Routing,
-        route: &Arc<Route>,
-        upstream_path: &str,
+        matched: &Matched,
         body: Bytes,
         reservation: Option<(DedupeKey, crate::dedupe::Token)>,
     ) -> Result<bool> {
+        let (route, upstream_path) = (&matched.route, matched.upstream_path.as_str());
         let verified = ctx.monitored_failure.is_none();
         let req = UpstreamRequest {
             route,
@@ -433,15 +450,20 @@ impl Gateway {
             body_len: body.len(),
             client: s.client_addr().and_then(|a| a.as_inet()).copied(),
             request_id: &ctx.request_id,
+            tls: s.digest().is_some_and(|d| d.ssl_digest.is_some()),
         }
         .build(s.req_header());
+        let connector = match &route.upstream.ca {
+            Some(ca) => routing.connectors.get(ca).unwrap_or(&self.connector),
+            None => &self.connector,
+        };
         let Some(peer) = routing.peers.get(&route.name) else {
             return Error::e_explain(ErrorType::InternalError, "route without peer");
         };
         let started = Instant::now();
         let answer = match req {
             Ok(req) => {
-                forward::exchange(&self.connector, peer, &req, &body, route.upstream.timeout).await
+                forward::exchange(connector, peer, &req, &body, route.upstream.timeout).await
             }
             Err(e) => Err(ExchangeError::Unreachable(e)),
         };
@@ -452,7 +474,10 @@ impl Gateway {
             Err(ExchangeError::Timeout) => "timeout",
             Err(ExchangeError::Unreachable(_)) => "error",
         };
-        self.metrics.upstream.with_label_values(&[&*route.name, class]).inc();
+        self.metrics
+            .upstream
+            .with_label_values(&[&*route.name, class])
+            .inc();
         self.metrics
             .upstream_seconds
             .with_label_values(&[&*route.name])
@@ -480,7 +505,10 @@ impl Gateway {
             // Settle before relaying: the receiver has processed the
             // delivery whatever happens to the sender's connection now.
             if answer.header.status.is_success() {
-                self.metrics.inflight.with_label_values(&[&*route.name]).dec();
+                self.metrics
+                    .inflight
+                    .with_label_values(&[&*route.name])
+                    .dec();
                 if let Err(e) = self.store.settle(key, token).await {
                     tracing::warn!(route = %route.name, error = %e, "could not mark delivered");
                 }
@@ -493,7 +521,7 @@ impl Gateway {
         } else {
             Outcome::ForwardedUnverified(status)
         });
-        if let Err(e) = forward::relay(s, &self.connector, peer, answer, &ctx.request_id).await {
+        if let Err(e) = forward::relay(s, connector, peer, answer, &ctx.request_id).await {
             tracing::debug!(route = %route.name, error = %e, "relaying the answer failed");
             s.set_keepalive(None);
         }
@@ -501,7 +529,10 @@ impl Gateway {
     }
 
     async fn release(&self, route: &Route, key: DedupeKey, token: crate::dedupe::Token) {
-        self.metrics.inflight.with_label_values(&[&*route.name]).dec();
+        self.metrics
+            .inflight
+            .with_label_values(&[&*route.name])
+            .dec();
         if let Err(e) = self.store.release(key, token).await {
             // The reservation expires after `in_flight_timeout` anyway.
             tracing::warn!(route = %route.name, error = %e, "could not release reservation");

@@ -377,6 +377,12 @@ impl Conn {
         }
     }
 
+    /// Writes, then reads one response; errors are returned, not unwrapped.
+    pub fn read_response_after(&mut self, bytes: &[u8]) -> std::io::Result<Response> {
+        self.write(bytes)?;
+        self.read_response()
+    }
+
     pub fn request(&mut self, bytes: &[u8]) -> Response {
         self.write(bytes).unwrap();
         self.read_response().unwrap()
