@@ -8,7 +8,8 @@
 //!
 //! - [`verify`]: pure signature verification (headers + body + keys + now →
 //!   [`verify::Verdict`]), no Pingora, no I/O.
-//! - [`dedupe`]: the [`dedupe::DedupeStore`] trait and the in-memory store.
+//! - [`dedupe`]: the [`dedupe::DedupeStore`] trait, the in-memory store and
+//!   the Redis store shared by replicas.
 //! - [`config`]: the YAML routes file → a validated [`config::Config`].
 //! - [`gateway`]: the request path on Pingora; [`gateway::Gateway::handle`]
 //!   can be called from your own `ProxyHttp::request_filter`.

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use crate::admin::Admin;
 use crate::config::{Backend, Config};
-use crate::dedupe::{DedupeStore, MemoryStore};
+use crate::dedupe::{DedupeStore, MemoryStore, RedisOptions, RedisStore};
 use crate::gateway::{Gateway, GatewayProxy};
 
 /// Why a server could not start.
@@ -29,7 +29,8 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The dedupe store a config asks for.
+/// The dedupe store a config asks for. A Redis store connects lazily, on
+/// the first request, so this needs no runtime and no reachable Redis.
 pub fn store_for(config: &Config) -> Result<Arc<dyn DedupeStore>, StartError> {
     let d = &config.dedupe;
     match &d.backend {
@@ -38,9 +39,24 @@ pub fn store_for(config: &Config) -> Result<Arc<dyn DedupeStore>, StartError> {
             d.ttl,
             d.in_flight_timeout,
         ))),
-        Backend::Redis { .. } => Err(StartError(
-            "the redis backend is not available in this build".into(),
-        )),
+        Backend::Redis {
+            url,
+            prefix,
+            timeout,
+            connections,
+            on_error: _,
+        } => {
+            let store = RedisStore::new(RedisOptions {
+                url: url.clone(),
+                prefix: prefix.clone(),
+                timeout: *timeout,
+                connections: *connections,
+                ttl: d.ttl,
+                in_flight_timeout: d.in_flight_timeout,
+            })
+            .map_err(|e| StartError(e.to_string()))?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

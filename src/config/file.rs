@@ -57,6 +57,9 @@ pub struct Dedupe {
 pub struct Redis {
     pub url: Text,
     pub prefix: Option<Text>,
+    pub timeout: Option<Text>,
+    pub connections: Option<Spanned<u64>>,
+    pub on_error: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

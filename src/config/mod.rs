@@ -13,8 +13,8 @@ use std::fmt;
 use std::path::Path;
 
 pub use model::{
-    Backend, BodyChecks, Config, Dedupe, Forward, Idempotency, KeySource, LogFormat, PathMatch,
-    Route, Server, UnlistedEvent, Upstream, Verification,
+    Backend, BodyChecks, Config, Dedupe, Forward, Idempotency, KeySource, LogFormat, OnStoreError,
+    PathMatch, Route, Server, UnlistedEvent, Upstream, Verification,
 };
 
 /// The development config shipped inside the binary: `hookgate run` with no
@@ -253,6 +253,141 @@ routes:
             "    path: /webhooks/fynapse\n    max_body: 65MiB",
         ));
         assert!(p.message.contains("64MiB"));
+    }
+
+    fn with_dedupe(dedupe: &str) -> String {
+        GOOD.replace("routes:\n", &format!("dedupe:\n{dedupe}routes:\n"))
+    }
+
+    #[test]
+    fn redis_backend_with_defaults() {
+        let c = from_yaml(
+            &with_dedupe("  backend: redis\n  redis:\n    url: redis://127.0.0.1:6380/2\n"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.dedupe.backend,
+            Backend::Redis {
+                url: "redis://127.0.0.1:6380/2".into(),
+                prefix: "hookgate:".into(),
+                timeout: std::time::Duration::from_secs(1),
+                connections: 2,
+                on_error: OnStoreError::FailClosed,
+            }
+        );
+        assert_eq!(c.dedupe.on_error(), OnStoreError::FailClosed);
+        let c = from_yaml(
+            &with_dedupe(
+                "  backend: redis\n  redis:\n    url: valkey://cache:6379\n    prefix: \"hg:prod:\"\n    timeout: 250ms\n    connections: 4\n    on_error: fail_open\n",
+            ),
+            "t.yaml",
+        )
+        .unwrap();
+        let Backend::Redis {
+            prefix,
+            timeout,
+            connections,
+            on_error,
+            ..
+        } = &c.dedupe.backend
+        else {
+            panic!("{:?}", c.dedupe.backend)
+        };
+        assert_eq!(
+            (prefix.as_str(), *timeout, *connections, *on_error),
+            (
+                "hg:prod:",
+                std::time::Duration::from_millis(250),
+                4,
+                OnStoreError::FailOpen
+            )
+        );
+        assert_eq!(c.dedupe.on_error(), OnStoreError::FailOpen);
+    }
+
+    #[test]
+    fn redis_backend_errors_name_key_and_line() {
+        let p = one(&with_dedupe("  backend: redis\n"));
+        assert_eq!(
+            (p.key.as_str(), p.line.map(|l| l.0)),
+            ("dedupe.redis", Some(5)),
+            "{p}"
+        );
+        let cases = [
+            ("    url: http://127.0.0.1:6379\n", "dedupe.redis.url", 7),
+            ("    url: not a url\n", "dedupe.redis.url", 7),
+            ("    url: rediss://127.0.0.1:6379\n", "dedupe.redis.url", 7),
+            (
+                "    url: redis://127.0.0.1\n    on_error: shrug\n",
+                "dedupe.redis.on_error",
+                8,
+            ),
+            (
+                "    url: redis://127.0.0.1\n    connections: 0\n",
+                "dedupe.redis.connections",
+                8,
+            ),
+            (
+                "    url: redis://127.0.0.1\n    timeout: 0s\n",
+                "dedupe.redis.timeout",
+                8,
+            ),
+            (
+                "    url: redis://127.0.0.1\n    timeout: soon\n",
+                "dedupe.redis.timeout",
+                8,
+            ),
+        ];
+        for (redis, key, line) in cases {
+            let p = one(&with_dedupe(&format!(
+                "  backend: redis\n  redis:\n{redis}"
+            )));
+            assert_eq!(
+                (p.key.as_str(), p.line.map(|l| l.0)),
+                (key, Some(line)),
+                "{p}"
+            );
+        }
+        // Unknown keys in the block are refused like everywhere else.
+        let p = one(&with_dedupe(
+            "  backend: redis\n  redis:\n    url: redis://127.0.0.1\n    pool: 3\n",
+        ));
+        assert!(p.message.contains("pool"), "{p}");
+    }
+
+    #[test]
+    fn redis_password_never_appears_in_errors_or_debug() {
+        let yaml = with_dedupe(
+            "  backend: redis\n  redis:\n    url: redis://:hunter2@127.0.0.1:6379\n    on_error: nope\n",
+        );
+        let text = from_yaml(&yaml, "t.yaml").unwrap_err().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        let yaml = with_dedupe("  backend: redis\n  redis:\n    url: http://:hunter2@h\n");
+        let text = from_yaml(&yaml, "t.yaml").unwrap_err().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        let yaml = with_dedupe("  backend: redis\n  redis:\n    url: redis://:hunter2@h\n");
+        let c = from_yaml(&yaml, "t.yaml").unwrap();
+        let debug = format!("{:?}", c.dedupe);
+        assert!(
+            !debug.contains("hunter2") && debug.contains("***"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn redis_block_without_redis_backend_warns() {
+        let c = from_yaml(
+            &with_dedupe("  redis:\n    url: redis://127.0.0.1\n"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.dedupe.backend, Backend::Memory);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("dedupe.redis")),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]

@@ -83,18 +83,84 @@ pub struct Dedupe {
     pub max_entries: u64,
 }
 
+impl Dedupe {
+    /// What a request gets when the store fails. The memory store never
+    /// fails, so only the Redis backend's `on_error` matters.
+    pub fn on_error(&self) -> OnStoreError {
+        match &self.backend {
+            Backend::Memory => OnStoreError::FailClosed,
+            Backend::Redis { on_error, .. } => *on_error,
+        }
+    }
+}
+
 /// The dedupe backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
     /// In-process moka cache.
     Memory,
-    /// A shared Redis.
+    /// A Redis (6+) or Valkey shared by every replica (`dedupe.redis`).
     Redis {
-        /// `redis://host:port/db`.
+        /// `redis://[user:password@]host[:port][/db]` (or `valkey://`).
+        /// May hold a password: never log it.
         url: String,
-        /// Key prefix.
+        /// Prepended to every key (default `hookgate:`), so that several
+        /// gateways or other programs can share one Redis.
         prefix: String,
+        /// Limit of every Redis call, connecting included (default 1 s).
+        timeout: Duration,
+        /// Multiplexed connections, used in turn (default 2).
+        connections: usize,
+        /// What a request gets while Redis fails (default fail closed).
+        on_error: OnStoreError,
     },
+}
+
+impl std::fmt::Debug for Backend {
+    // By hand, so that a password in the URL never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Memory => f.write_str("Memory"),
+            Backend::Redis {
+                url,
+                prefix,
+                timeout,
+                connections,
+                on_error,
+            } => f
+                .debug_struct("Redis")
+                .field("url", &redact_url(url))
+                .field("prefix", prefix)
+                .field("timeout", timeout)
+                .field("connections", connections)
+                .field("on_error", on_error)
+                .finish(),
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, for display.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<invalid url>".to_string(),
+    }
+}
+
+/// What the gateway does with a request whose dedupe store call failed
+/// (`dedupe.redis.on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// `503 dedupe_unavailable` with `Retry-After`: the sender retries
+    /// later, nothing is lost and nothing is delivered twice.
+    FailClosed,
+    /// Forward without dedupe (a duplicate may get through), log a warning
+    /// and count it.
+    FailOpen,
 }
 
 /// How a route matches a request path.
@@ -249,7 +315,7 @@ fn dur(p: &mut Problems, v: &Option<file::Text>, key: &str, default: Duration) -
 pub fn build(f: file::File, p: &mut Problems) -> Option<Config> {
     let mut warnings = Vec::new();
     let server = build_server(f.server, p);
-    let dedupe = build_dedupe(f.dedupe, p);
+    let dedupe = build_dedupe(f.dedupe, &mut warnings, p);
     let mut routes: Vec<Arc<Route>> = Vec::new();
     if f.routes.value.is_empty() {
         p.push(Problem::at(
@@ -417,7 +483,11 @@ fn build_server(s: Option<file::Server>, p: &mut Problems) -> Option<Server> {
     })
 }
 
-fn build_dedupe(d: Option<file::Dedupe>, p: &mut Problems) -> Option<Dedupe> {
+fn build_dedupe(
+    d: Option<file::Dedupe>,
+    warnings: &mut Vec<String>,
+    p: &mut Problems,
+) -> Option<Dedupe> {
     let d = d.unwrap_or(file::Dedupe {
         backend: None,
         ttl: None,
@@ -426,15 +496,26 @@ fn build_dedupe(d: Option<file::Dedupe>, p: &mut Problems) -> Option<Dedupe> {
         redis: None,
     });
     let backend = match d.backend.as_ref().map(|b| (b.value.as_str(), b)) {
-        None | Some(("memory", _)) => Backend::Memory,
-        Some(("redis", b)) => {
-            p.push(Problem::at(
-                "dedupe.backend",
-                pos(b),
-                "the redis backend is not available in this build yet; use `memory`".into(),
-            ));
+        None | Some(("memory", _)) => {
+            if let Some(r) = &d.redis {
+                warnings.push(format!(
+                    "dedupe.redis (line {}) is ignored: dedupe.backend is `memory`, so replicas do not share their keys",
+                    r.referenced.line()
+                ));
+            }
             Backend::Memory
         }
+        Some(("redis", b)) => match &d.redis {
+            Some(r) => build_redis(r, p).unwrap_or(Backend::Memory),
+            None => {
+                p.push(Problem::at(
+                    "dedupe.redis",
+                    pos(b),
+                    "backend `redis` needs a `dedupe.redis` block with a `url`".into(),
+                ));
+                Backend::Memory
+            }
+        },
         Some((other, b)) => {
             p.push(Problem::at(
                 "dedupe.backend",
@@ -476,6 +557,103 @@ fn build_dedupe(d: Option<file::Dedupe>, p: &mut Problems) -> Option<Dedupe> {
         ttl,
         in_flight_timeout,
         max_entries,
+    })
+}
+
+/// The longest `dedupe.redis.prefix`.
+const MAX_PREFIX: usize = 256;
+
+fn build_redis(r: &Spanned<file::Redis>, p: &mut Problems) -> Option<Backend> {
+    let before = p.len();
+    let r = &r.value;
+    // Messages never repeat the URL: it may hold a password.
+    let url = r.url.value.trim();
+    let ukey = "dedupe.redis.url";
+    match url::Url::parse(url).map(|u| u.scheme().to_string()) {
+        Ok(s) if s == "redis" || s == "valkey" => {
+            if redis::Client::open(url).is_err() {
+                p.push(Problem::at(
+                    ukey,
+                    pos(&r.url),
+                    "not a valid Redis URL; use redis://[user:password@]host[:port][/db]".into(),
+                ));
+            }
+        }
+        Ok(s) if s == "rediss" || s == "valkeys" => p.push(Problem::at(
+            ukey,
+            pos(&r.url),
+            format!("`{s}://` (TLS to Redis) is not supported by this build yet; use redis:// on a private network or through a TLS tunnel"),
+        )),
+        Ok(s) => p.push(Problem::at(
+            ukey,
+            pos(&r.url),
+            format!("scheme `{s}` is not supported; use redis:// or valkey://"),
+        )),
+        Err(_) => p.push(Problem::at(
+            ukey,
+            pos(&r.url),
+            "not a URL; use redis://[user:password@]host[:port][/db]".into(),
+        )),
+    }
+    let prefix = match &r.prefix {
+        None => "hookgate:".to_string(),
+        Some(x) if x.value.len() <= MAX_PREFIX => x.value.clone(),
+        Some(x) => {
+            p.push(Problem::at(
+                "dedupe.redis.prefix",
+                pos(x),
+                format!("at most {MAX_PREFIX} bytes"),
+            ));
+            String::new()
+        }
+    };
+    let timeout = dur(
+        p,
+        &r.timeout,
+        "dedupe.redis.timeout",
+        Duration::from_secs(1),
+    );
+    if timeout.is_zero() || timeout > Duration::from_secs(60) {
+        let at = r.timeout.as_ref().map_or((0, 0), pos);
+        p.push(Problem::at(
+            "dedupe.redis.timeout",
+            at,
+            "must be longer than zero and at most 60s".into(),
+        ));
+    }
+    let connections = match &r.connections {
+        None => 2,
+        Some(c) if (1..=64).contains(&c.value) => c.value as usize,
+        Some(c) => {
+            p.push(Problem::at(
+                "dedupe.redis.connections",
+                pos(c),
+                "must be between 1 and 64".into(),
+            ));
+            1
+        }
+    };
+    let on_error = match r.on_error.as_ref().map(|o| (o.value.as_str(), o)) {
+        None | Some(("fail_closed", _)) => OnStoreError::FailClosed,
+        Some(("fail_open", _)) => OnStoreError::FailOpen,
+        Some((other, o)) => {
+            p.push(Problem::at(
+                "dedupe.redis.on_error",
+                pos(o),
+                format!("`{other}`: use `fail_closed` or `fail_open`"),
+            ));
+            OnStoreError::FailClosed
+        }
+    };
+    if p.len() != before {
+        return None;
+    }
+    Some(Backend::Redis {
+        url: url.to_string(),
+        prefix,
+        timeout,
+        connections,
+        on_error,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Duplicate suppression: the [`DedupeStore`] trait and its backends.
+//! Duplicate suppression: the [`DedupeStore`] trait and its backends,
+//! [`MemoryStore`] (one process) and [`RedisStore`] (shared by replicas).
 //!
 //! A delivery's life in the store is three calls:
 //! [`reserve`](DedupeStore::reserve) when an *authentic* request arrives,
@@ -13,8 +14,10 @@
 //! expired cannot clobber a newer one.
 
 mod memory;
+pub mod redis;
 
 pub use memory::MemoryStore;
+pub use redis::{RedisOptions, RedisStore};
 
 use std::fmt;
 

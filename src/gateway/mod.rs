@@ -27,7 +27,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 
-use crate::config::{Config, KeySource, Route, UnlistedEvent};
+use crate::config::{Config, KeySource, OnStoreError, Route, UnlistedEvent};
 use crate::dedupe::{DedupeKey, DedupeStore, Reservation};
 use crate::metrics::{status_class, Metrics};
 use crate::verify;
@@ -114,6 +114,7 @@ impl RequestCtx {
 pub struct Gateway {
     routing: ArcSwap<Routing>,
     store: Arc<dyn DedupeStore>,
+    on_store_error: OnStoreError,
     connector: Connector,
     metrics: Arc<Metrics>,
 }
@@ -165,6 +166,7 @@ impl Gateway {
         Gateway {
             routing: ArcSwap::from_pointee(Routing::new(config)),
             store,
+            on_store_error: config.dedupe.on_error(),
             connector: Connector::new(Some(connector_options())),
             metrics: Arc::new(Metrics::new()),
         }
@@ -384,17 +386,32 @@ impl Gateway {
                     .await
             }
             Ok(Reservation::Delivered) => self.settled(s, ctx, &route, Settled::Duplicate).await,
-            Err(e) => {
-                tracing::warn!(route = %route.name, error = %e, "dedupe store unavailable");
-                self.reject(
-                    s,
-                    ctx,
-                    Some(&route),
-                    Reason::DedupeUnavailable,
-                    BodyState::Read,
-                )
-                .await
-            }
+            Err(e) => match self.on_store_error {
+                OnStoreError::FailClosed => {
+                    self.metrics
+                        .dedupe_errors
+                        .with_label_values(&[&*route.name, "fail_closed"])
+                        .inc();
+                    tracing::warn!(route = %route.name, error = %e, "dedupe store unavailable");
+                    self.reject(
+                        s,
+                        ctx,
+                        Some(&route),
+                        Reason::DedupeUnavailable,
+                        BodyState::Read,
+                    )
+                    .await
+                }
+                OnStoreError::FailOpen => {
+                    self.metrics
+                        .dedupe_errors
+                        .with_label_values(&[&*route.name, "fail_open"])
+                        .inc();
+                    tracing::warn!(route = %route.name, error = %e,
+                        "dedupe store unavailable; forwarding without dedupe (fail_open)");
+                    self.forward(s, ctx, &routing, &matched, body, None).await
+                }
+            },
         }
     }
 

@@ -1,8 +1,11 @@
 //! Real parts for end-to-end tests: a recording HTTP receiver (hyper) on a
 //! loopback port, a raw HTTP/1.1 client over `TcpStream` (exact framing, no
-//! helpful normalisation), and a gateway started from YAML text.
+//! helpful normalisation), a gateway started from YAML text, and a private
+//! `redis-server` ([`redis_server`]).
 
 #![allow(dead_code)]
+
+pub mod redis_server;
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -207,6 +210,22 @@ impl Receiver {
 /// to `upstream_url`, plus `extra_route_yaml` (indented list items) and
 /// `route_extra` (keys added to the fynapse route, indented 4 spaces).
 pub fn config_yaml(port: u16, upstream_url: &str, route_extra: &str, more_routes: &str) -> String {
+    config_yaml_with_dedupe(port, upstream_url, route_extra, more_routes, DEFAULT_DEDUPE)
+}
+
+/// The `dedupe:` block of [`config_yaml`]: keys indented 2 spaces, each line
+/// ending in a newline.
+pub const DEFAULT_DEDUPE: &str = "  ttl: 1h\n  in_flight_timeout: 30s\n  max_entries: 10000\n";
+
+/// [`config_yaml`] with `dedupe` (like [`DEFAULT_DEDUPE`]) as the `dedupe:`
+/// block.
+pub fn config_yaml_with_dedupe(
+    port: u16,
+    upstream_url: &str,
+    route_extra: &str,
+    more_routes: &str,
+    dedupe: &str,
+) -> String {
     format!(
         r#"
 server:
@@ -214,10 +233,7 @@ server:
   threads: 2
   body_timeout: 2s
 dedupe:
-  ttl: 1h
-  in_flight_timeout: 30s
-  max_entries: 10000
-routes:
+{dedupe}routes:
   - name: fynapse
     path: /webhooks/fynapse
     upstream:
@@ -241,6 +257,14 @@ pub fn start_gateway(yaml: &str) -> RunningGateway {
     let config = hookgate::config::from_yaml(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
     let d = &config.dedupe;
     let store = Arc::new(MemoryStore::new(d.max_entries, d.ttl, d.in_flight_timeout));
+    hookgate::server::spawn(&config, store).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A gateway with the dedupe store its config asks for (`server::store_for`),
+/// as `hookgate run` builds it.
+pub fn start_gateway_with_configured_store(yaml: &str) -> RunningGateway {
+    let config = hookgate::config::from_yaml(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let store = hookgate::server::store_for(&config).unwrap_or_else(|e| panic!("{e}"));
     hookgate::server::spawn(&config, store).unwrap_or_else(|e| panic!("{e}"))
 }
 
