@@ -22,9 +22,15 @@ use hookgate::verify::{self, Fynapse, Scheme};
 const T: i64 = 1_700_000_000;
 
 fn verification(c: &mut Criterion) {
-    let key = Fynapse.derive_key("whsec_bench_secret").unwrap_or_else(|e| panic!("{e}"));
+    let key = Fynapse
+        .derive_key("whsec_bench_secret")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("verify");
-    for (label, size) in [("1KiB", 1usize << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20)] {
+    for (label, size) in [
+        ("1KiB", 1usize << 10),
+        ("64KiB", 64 << 10),
+        ("1MiB", 1 << 20),
+    ] {
         let body = vec![b'x'; size];
         let mut headers = http::HeaderMap::new();
         for (k, v) in Fynapse.sign(&key, &body, T, "") {
@@ -36,16 +42,31 @@ fn verification(c: &mut Criterion) {
         let keys = [key.clone()];
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::new("fynapse", label), &body, |b, body| {
-            b.iter(|| verify::verify(&Fynapse, &headers, body, &keys, T, Some(Duration::from_secs(300))).is_ok())
-        });
-        g.bench_with_input(BenchmarkId::new("bare_hmac_sha256", label), &body, |b, body| {
             b.iter(|| {
-                let mut m = <Hmac<Sha256> as Mac>::new_from_slice(b"whsec_bench_secret").unwrap();
-                m.update(b"1700000000.");
-                m.update(body);
-                m.finalize().into_bytes()
+                verify::verify(
+                    &Fynapse,
+                    &headers,
+                    body,
+                    &keys,
+                    T,
+                    Some(Duration::from_secs(300)),
+                )
+                .is_ok()
             })
         });
+        g.bench_with_input(
+            BenchmarkId::new("bare_hmac_sha256", label),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    let mut m =
+                        <Hmac<Sha256> as Mac>::new_from_slice(b"whsec_bench_secret").unwrap();
+                    m.update(b"1700000000.");
+                    m.update(body);
+                    m.finalize().into_bytes()
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -57,36 +78,46 @@ fn dedupe(c: &mut Criterion) {
             .worker_threads(threads)
             .build()
             .unwrap();
-        let store = Arc::new(MemoryStore::new(1_000_000, Duration::from_secs(3600), Duration::from_secs(60)));
+        let store = Arc::new(MemoryStore::new(
+            1_000_000,
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        ));
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         g.throughput(Throughput::Elements(1));
-        g.bench_function(BenchmarkId::new("reserve_settle", format!("{threads}_threads")), |b| {
-            b.iter_custom(|iters| {
-                let started = Instant::now();
-                rt.block_on(async {
-                    let per = iters.div_ceil(threads as u64);
-                    let tasks: Vec<_> = (0..threads)
-                        .map(|_| {
-                            let (store, counter) = (store.clone(), counter.clone());
-                            tokio::spawn(async move {
-                                for _ in 0..per {
-                                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                    let key = DedupeKey::new("bench", &n.to_le_bytes());
-                                    if let Ok(Reservation::Acquired(t)) = store.reserve(key).await {
-                                        let _ = store.settle(key, t).await;
+        g.bench_function(
+            BenchmarkId::new("reserve_settle", format!("{threads}_threads")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let started = Instant::now();
+                    rt.block_on(async {
+                        let per = iters.div_ceil(threads as u64);
+                        let tasks: Vec<_> = (0..threads)
+                            .map(|_| {
+                                let (store, counter) = (store.clone(), counter.clone());
+                                tokio::spawn(async move {
+                                    for _ in 0..per {
+                                        let n = counter
+                                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        let key = DedupeKey::new("bench", &n.to_le_bytes());
+                                        if let Ok(Reservation::Acquired(t)) =
+                                            store.reserve(key).await
+                                        {
+                                            let _ = store.settle(key, t).await;
+                                        }
                                     }
-                                }
+                                })
                             })
-                        })
-                        .collect();
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                });
-                // Per operation, whatever the thread count: wall time / ops.
-                started.elapsed()
-            })
-        });
+                            .collect();
+                        for t in tasks {
+                            let _ = t.await;
+                        }
+                    });
+                    // Per operation, whatever the thread count: wall time / ops.
+                    started.elapsed()
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -104,7 +135,8 @@ fn routes_yaml(n: usize) -> String {
 fn routing(c: &mut Criterion) {
     let mut g = c.benchmark_group("routing");
     for n in [1usize, 100] {
-        let config = hookgate::config::from_yaml(&routes_yaml(n), "bench").unwrap_or_else(|e| panic!("{e}"));
+        let config =
+            hookgate::config::from_yaml(&routes_yaml(n), "bench").unwrap_or_else(|e| panic!("{e}"));
         let table = RouteTable::new(&config.routes);
         let path = format!("/webhooks/sender-{}?x=1", n - 1);
         g.bench_function(BenchmarkId::new("find", format!("{n}_routes")), |b| {

@@ -1,138 +1,252 @@
-//! The in-process dedupe store on a moka cache.
+//! The in-process dedupe store: a compact, sharded table of key digests.
 //!
-//! One cache holds both kinds of entry; each carries its own lifetime
-//! (`in_flight_timeout` for a reservation, `ttl` once delivered) through
-//! moka's per-entry expiry. Every state change goes through moka's
-//! per-key-serialised `and_compute_with`, which is what makes a reserve
-//! atomic. Eviction is LRU, not TinyLFU: a full cache must still admit a new
-//! reservation, dropping the oldest key instead.
+//! A dedupe entry needs little: which key, until when, and whether it is
+//! delivered or reserved. A general-purpose cache (moka, measured at about
+//! 490 bytes per key here, see BENCHMARKS.md) spends far more on metadata
+//! than on that, so this store keeps it itself, in about 90 bytes per key:
+//!
+//! - up to 64 shards, each a `Mutex` around a hash map from the first 16 bytes of
+//!   the key's SHA-256 digest to its expiry and state (16 bytes), plus the
+//!   insertion order (FIFO) for eviction and expiry sweeps;
+//! - the owner token of a *reservation* is kept aside (reservations are few:
+//!   at most one per request in flight);
+//! - every change to a key happens under its shard's lock, which is what
+//!   makes a reserve atomic; no lock is held across an `.await`.
+//!
+//! Bounded by `max_entries` (split over the shards): a full shard drops its
+//! oldest key first. Expired entries are ignored at once and reclaimed as
+//! the FIFO reaches them.
 
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use moka::future::Cache;
-use moka::ops::compute::{CompResult, Op};
-use moka::policy::EvictionPolicy;
-use moka::Expiry;
 
 use super::{DedupeKey, DedupeStore, Reservation, StoreError, Token};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
-    InFlight(Token),
-    Delivered,
-}
+/// At most this many shards; small stores have fewer, so that the bound
+/// stays exact.
+const MAX_SHARDS: u64 = 64;
+/// Set in `Slot::expires` for a delivered key.
+const DELIVERED: u64 = 1 << 63;
 
-struct Lifetimes {
-    in_flight: Duration,
-    delivered: Duration,
-}
+/// 128 bits of the SHA-256 digest: collisions need about 2^64 keys.
+type Id = [u8; 16];
 
-impl Lifetimes {
-    fn of(&self, e: &Entry) -> Duration {
-        match e {
-            Entry::InFlight(_) => self.in_flight,
-            Entry::Delivered => self.delivered,
+/// The digest is already uniformly distributed: hash by taking 8 of its bytes.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 16]` hashes as its length, then its bytes.
+        if bytes.len() >= 8 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[..8]);
+            self.0 = u64::from_le_bytes(b);
         }
     }
 }
 
-impl Expiry<DedupeKey, Entry> for Lifetimes {
-    fn expire_after_create(&self, _: &DedupeKey, v: &Entry, _: Instant) -> Option<Duration> {
-        Some(self.of(v))
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Milliseconds since the store's epoch, with `DELIVERED` or-ed in.
+    expires: u64,
+    /// Insertion number, to tell this entry from an older one in `order`.
+    seq: u32,
+}
+
+impl Slot {
+    fn delivered(self) -> bool {
+        self.expires & DELIVERED != 0
     }
 
-    fn expire_after_update(
-        &self,
-        _: &DedupeKey,
-        v: &Entry,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.of(v))
+    fn expired(self, now: u64) -> bool {
+        self.expires & !DELIVERED <= now
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Id, Slot, BuildHasherDefault<IdHasher>>,
+    order: VecDeque<(Id, u32)>,
+    owners: HashMap<Id, Token, BuildHasherDefault<IdHasher>>,
+    seq: u32,
+}
+
+impl Shard {
+    /// Drops expired or superseded entries at the front of the FIFO, then
+    /// the oldest entries while over `cap`.
+    fn tidy(&mut self, now: u64, cap: usize) {
+        while let Some(&(id, seq)) = self.order.front() {
+            let current = self.map.get(&id).filter(|s| s.seq == seq).copied();
+            match current {
+                Some(s) if !s.expired(now) && self.map.len() <= cap => break,
+                Some(_) => {
+                    self.map.remove(&id);
+                    self.owners.remove(&id);
+                }
+                None => {}
+            }
+            self.order.pop_front();
+        }
+        // Superseded entries in the middle of the FIFO (a key released and
+        // reserved again) are dropped when they outnumber the live ones.
+        if self.order.len() > 2 * self.map.len() + 1024 {
+            let map = &self.map;
+            self.order
+                .retain(|(id, seq)| map.get(id).is_some_and(|s| s.seq == *seq));
+        }
     }
 }
 
 /// A [`DedupeStore`] in this process's memory. Never fails; forgets on
 /// restart; not shared between replicas.
-#[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<DedupeKey, Entry>,
+    shards: Box<[Mutex<Shard>]>,
+    shard_cap: usize,
+    ttl_ms: u64,
+    in_flight_ms: u64,
+    epoch: Instant,
 }
 
 impl MemoryStore {
     /// A store remembering at most `max_entries` keys: delivered ones for
     /// `ttl`, reservations for `in_flight_timeout`.
     pub fn new(max_entries: u64, ttl: Duration, in_flight_timeout: Duration) -> Self {
-        let cache = Cache::builder()
-            .max_capacity(max_entries)
-            .eviction_policy(EvictionPolicy::lru())
-            .expire_after(Lifetimes {
-                in_flight: in_flight_timeout,
-                delivered: ttl,
-            })
-            .build();
-        MemoryStore { cache }
+        let max_entries = max_entries.max(1);
+        let shards = (max_entries / 1024).clamp(1, MAX_SHARDS);
+        // Floor: the shards together never hold more than `max_entries`.
+        let shard_cap = usize::try_from(max_entries / shards)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        MemoryStore {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            shard_cap,
+            ttl_ms: u64::try_from(ttl.as_millis())
+                .unwrap_or(u64::MAX / 4)
+                .min(u64::MAX / 4),
+            in_flight_ms: u64::try_from(in_flight_timeout.as_millis())
+                .unwrap_or(u64::MAX / 4)
+                .min(u64::MAX / 4),
+            epoch: Instant::now(),
+        }
     }
 
-    /// Runs moka's pending housekeeping (eviction, expiry), so that
-    /// [`DedupeStore::entry_count`] is exact. For tests and metrics.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 4)
+    }
+
+    fn id(key: &DedupeKey) -> Id {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&key.as_bytes()[..16]);
+        id
+    }
+
+    fn shard(&self, id: &Id) -> MutexGuard<'_, Shard> {
+        let m = &self.shards[usize::from(id[8]) % self.shards.len()];
+        // A panic while holding the lock leaves a consistent shard (every
+        // change is a single map operation): keep using it.
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reclaims expired entries everywhere, so that [`DedupeStore::entry_count`]
+    /// counts only live keys. For tests and metrics.
     pub async fn run_pending_tasks(&self) {
-        self.cache.run_pending_tasks().await;
+        let now = self.now();
+        for m in self.shards.iter() {
+            let mut s = m.lock().unwrap_or_else(|e| e.into_inner());
+            s.map.retain(|_, slot| !slot.expired(now));
+            let live: Vec<Id> = s
+                .owners
+                .keys()
+                .filter(|id| !s.map.contains_key(*id))
+                .copied()
+                .collect();
+            for id in live {
+                s.owners.remove(&id);
+            }
+            s.tidy(now, self.shard_cap);
+        }
     }
 
-    /// Changes `key` only if `token` owns it.
-    async fn if_owned(&self, key: DedupeKey, token: Token, then: Op<Entry>) {
-        self.cache
-            .entry(key)
-            .and_compute_with(|cur| {
-                let owned = cur.is_some_and(|e| e.into_value() == Entry::InFlight(token));
-                std::future::ready(if owned { then } else { Op::Nop })
-            })
-            .await;
+    /// Changes `key` only if `token` still owns its reservation.
+    fn if_owned(&self, key: &DedupeKey, token: Token, settle: bool) {
+        let id = Self::id(key);
+        let now = self.now();
+        let mut s = self.shard(&id);
+        let owned = s.owners.get(&id) == Some(&token)
+            && s.map
+                .get(&id)
+                .is_some_and(|slot| !slot.delivered() && !slot.expired(now));
+        if !owned {
+            return;
+        }
+        s.owners.remove(&id);
+        if settle {
+            if let Some(slot) = s.map.get_mut(&id) {
+                slot.expires = now.saturating_add(self.ttl_ms) | DELIVERED;
+            }
+        } else {
+            s.map.remove(&id);
+        }
     }
 }
 
 #[async_trait]
 impl DedupeStore for MemoryStore {
     async fn reserve(&self, key: DedupeKey) -> Result<Reservation, StoreError> {
-        let token = Token::random();
-        let result = self
-            .cache
-            .entry(key)
-            .and_compute_with(|cur| {
-                std::future::ready(match cur {
-                    None => Op::Put(Entry::InFlight(token)),
-                    Some(_) => Op::Nop,
-                })
-            })
-            .await;
-        Ok(match result {
-            CompResult::Inserted(_) => Reservation::Acquired(token),
-            CompResult::Unchanged(e) => match e.into_value() {
-                Entry::InFlight(_) => Reservation::InFlight,
-                Entry::Delivered => Reservation::Delivered,
-            },
-            // Not reachable with the closure above; answering "in flight"
-            // makes the sender retry, which loses nothing.
-            CompResult::StillNone(_) | CompResult::ReplacedWith(_) | CompResult::Removed(_) => {
-                Reservation::InFlight
+        let id = Self::id(&key);
+        let now = self.now();
+        let mut s = self.shard(&id);
+        if let Some(slot) = s.map.get(&id).copied() {
+            if !slot.expired(now) {
+                return Ok(if slot.delivered() {
+                    Reservation::Delivered
+                } else {
+                    Reservation::InFlight
+                });
             }
-        })
+        }
+        let token = Token::random();
+        s.seq = s.seq.wrapping_add(1);
+        let seq = s.seq;
+        s.map.insert(
+            id,
+            Slot {
+                expires: now.saturating_add(self.in_flight_ms),
+                seq,
+            },
+        );
+        s.owners.insert(id, token);
+        s.order.push_back((id, seq));
+        s.tidy(now, self.shard_cap);
+        Ok(Reservation::Acquired(token))
     }
 
     async fn settle(&self, key: DedupeKey, token: Token) -> Result<(), StoreError> {
-        self.if_owned(key, token, Op::Put(Entry::Delivered)).await;
+        self.if_owned(&key, token, true);
         Ok(())
     }
 
     async fn release(&self, key: DedupeKey, token: Token) -> Result<(), StoreError> {
-        self.if_owned(key, token, Op::Remove).await;
+        self.if_owned(&key, token, false);
         Ok(())
     }
 
     fn entry_count(&self) -> Option<u64> {
-        Some(self.cache.entry_count())
+        let n: usize = self
+            .shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .sum();
+        Some(n as u64)
     }
 }
 
@@ -227,7 +341,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bounded_by_max_entries() {
+    async fn bounded_by_max_entries_oldest_first() {
         let s = MemoryStore::new(100, Duration::from_secs(3600), Duration::from_secs(60));
         for i in 0..1000 {
             let Reservation::Acquired(t) = s.reserve(key(&i.to_string())).await.unwrap() else {
@@ -237,7 +351,37 @@ mod tests {
         }
         s.run_pending_tasks().await;
         assert!(s.entry_count().unwrap() <= 100, "{:?}", s.entry_count());
-        // LRU: the newest key is still remembered.
+        // Oldest first: the newest key is still remembered, the oldest is not.
         assert_eq!(s.reserve(key("999")).await, Ok(Reservation::Delivered));
+        assert!(matches!(
+            s.reserve(key("0")).await,
+            Ok(Reservation::Acquired(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn many_keys_stay_within_the_bound_across_shards() {
+        let s = MemoryStore::new(10_000, Duration::from_secs(3600), Duration::from_secs(60));
+        for i in 0..50_000u32 {
+            let k = DedupeKey::new("r", &i.to_le_bytes());
+            if let Ok(Reservation::Acquired(t)) = s.reserve(k).await {
+                s.settle(k, t).await.unwrap();
+            }
+        }
+        let n = s.entry_count().unwrap();
+        assert!((9_000..=10_000).contains(&n), "{n}");
+    }
+
+    #[tokio::test]
+    async fn repeated_release_does_not_grow_the_fifo_without_bound() {
+        let s = MemoryStore::new(1000, Duration::from_secs(3600), Duration::from_secs(60));
+        for _ in 0..100_000 {
+            let Reservation::Acquired(t) = s.reserve(key("flaky")).await.unwrap() else {
+                panic!()
+            };
+            s.release(key("flaky"), t).await.unwrap();
+        }
+        let shard = s.shard(&MemoryStore::id(&key("flaky")));
+        assert!(shard.order.len() <= 2048, "{}", shard.order.len());
     }
 }
