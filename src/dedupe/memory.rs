@@ -134,6 +134,10 @@ impl DedupeStore for MemoryStore {
     fn entry_count(&self) -> Option<u64> {
         Some(self.cache.entry_count())
     }
+
+    async fn sync(&self) {
+        self.run_pending_tasks().await;
+    }
 }
 
 #[cfg(test)]
