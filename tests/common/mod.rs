@@ -377,10 +377,51 @@ impl Conn {
         }
     }
 
+    /// Whether the peer closes the connection within `within`: the next
+    /// read finds the end of the stream (or a reset), not more bytes and not
+    /// silence.
+    pub fn is_closed(&mut self, within: Duration) -> bool {
+        let s = self.reader.get_ref();
+        s.set_read_timeout(Some(within)).unwrap();
+        let mut b = [0u8; 1];
+        let r = self.reader.read(&mut b);
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        match r {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+
+    /// Shuts the connection down abruptly: an RST rather than a FIN, like a
+    /// client that crashed.
+    pub fn reset(self) {
+        // SO_LINGER 0 turns close() into a reset.
+        let s = tokio::net::TcpSocket::from_std_stream(self.reader.into_inner());
+        let _ = s.set_zero_linger();
+        drop(s);
+    }
+
     pub fn request(&mut self, bytes: &[u8]) -> Response {
         self.write(bytes).unwrap();
         self.read_response().unwrap()
     }
+}
+
+/// Writes `bytes` on a fresh connection and reads one answer; `None` when the
+/// gateway closed the connection without answering. A write error is
+/// ignored: the gateway may close while the client still writes, and the
+/// answer (or its absence) is what counts.
+pub fn exchange_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Response> {
+    let mut c = Conn::open(addr);
+    let _ = c.write(bytes);
+    c.read_response().ok()
 }
 
 /// Request bytes with Content-Length framing.
