@@ -407,3 +407,78 @@ fn thousands_of_concurrent_first_deliveries_are_each_forwarded_once() {
     }
     assert_eq!(rx.count(), n);
 }
+
+#[test]
+fn a_request_that_timed_out_is_never_sent_again() {
+    // Many idle pooled connections, then many requests that the receiver
+    // sits on past the upstream timeout. hookgate answers 504 and must not
+    // send the same request again on another connection: the receiver has
+    // it, and may be processing it.
+    let rx = RawReceiver::start();
+    rx.respond(|req, _| {
+        if req
+            .header("idempotency-key")
+            .is_some_and(|k| k.starts_with("slow"))
+        {
+            RawAction::Hang
+        } else {
+            RawAction::Answer {
+                delay: Duration::ZERO,
+                bytes: raw_answer(200, &[], b"ok"),
+            }
+        }
+    });
+    let gw = gateway_to(&rx.url("/hooks"));
+    let body = event_body("evt-timeout", 100);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let n = 100;
+    let burst = |prefix: &str| {
+        let requests: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let mut h = signed_headers(&body, &format!("{prefix}-{i}"));
+                h.push(("Connection", "close".into()));
+                request_bytes("POST", PATH, &h, &body)
+            })
+            .collect();
+        let addr = gw.addr;
+        rt.block_on(async {
+            let tasks: Vec<_> = requests
+                .into_iter()
+                .map(|r| {
+                    tokio::spawn(async move { post_async(addr, &r, Duration::from_secs(30)).await })
+                })
+                .collect();
+            let mut statuses = vec![];
+            for t in tasks {
+                statuses.push(t.await.unwrap().map_or(0, |r| r.status));
+            }
+            statuses
+        })
+    };
+    assert!(burst("warm").iter().all(|s| *s == 200));
+    let statuses = burst("slow");
+    assert!(statuses.iter().all(|s| *s == 504), "{statuses:?}");
+    let slow = || {
+        rx.all()
+            .into_iter()
+            .filter(|r| r.header("idempotency-key").unwrap().starts_with("slow"))
+            .collect::<Vec<_>>()
+    };
+    // Wait until hookgate has let go of every hung connection.
+    assert!(eventually(Duration::from_secs(20), || {
+        rx.hung_then_closed() >= slow().len()
+    }));
+    let mut ids: Vec<String> = slow()
+        .iter()
+        .map(|r| r.header("x-hookgate-request-id").unwrap().to_string())
+        .collect();
+    let read = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(read, ids.len(), "a timed-out request was sent again");
+    assert_eq!(read, n);
+}
