@@ -5,5 +5,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let scheme = hookgate::verify::scheme_by_name("github").expect("a built-in scheme");
-    hookgate_fuzz::check_scheme(scheme.as_ref(), "It's a Secret to Everybody", 1_700_000_000, data);
+    hookgate_fuzz::check_scheme(
+        scheme.as_ref(),
+        "It's a Secret to Everybody",
+        1_700_000_000,
+        data,
+    );
 });
