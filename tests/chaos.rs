@@ -63,8 +63,8 @@
 //! one (5000 events, or `CHAOS_EVENTS`) is ignored by default:
 //!
 //! ```sh
-//! cargo test --release --test chaos -- --ignored --nocapture
-//! CHAOS_EVENTS=20000 CHAOS_SEED=42 cargo test --release --test chaos -- --ignored --nocapture
+//! cargo test --test chaos -- --ignored --nocapture
+//! CHAOS_EVENTS=20000 CHAOS_SEED=42 cargo test --test chaos -- --ignored --nocapture
 //! ```
 //!
 //! Every run prints its seed; `CHAOS_SEED` replays the same fates (though
