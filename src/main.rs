@@ -147,6 +147,9 @@ fn main() -> ExitCode {
                 Err(e) => return fail(e),
             };
             let id = id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
+            if let Err(e) = signer.check_id(&id) {
+                return fail(e);
+            }
             for (k, v) in signer.headers(&body, timestamp.unwrap_or_else(now), &id) {
                 println!("{k}: {v}");
             }
@@ -188,6 +191,9 @@ fn main() -> ExitCode {
                 Err(e) => return fail(e),
             };
             let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            if let Err(e) = signer.check_id(&key) {
+                return fail(e);
+            }
             println!("POST {url}  Idempotency-Key: {key}");
             let mut all_2xx = true;
             for n in 1..=repeat.max(1) {

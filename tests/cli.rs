@@ -287,3 +287,52 @@ fn sign_and_send_round_trip_through_the_gateway() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("401"));
 }
+
+#[test]
+fn sign_and_send_refuse_an_id_the_scheme_cannot_carry() {
+    // Found by fuzzing (scheme_standard_webhooks): a Standard Webhooks id is
+    // signed as `<id>.<t>.<body>`, so the scheme refuses an empty id or one
+    // with a `.`; `sign` used to print headers the gateway answers 401.
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = write(&dir, "body.json", "{}");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for id in ["", "order.17"] {
+        let out = Command::new(BIN)
+            .args(["sign", "--scheme", "standard-webhooks", "--secret", secret])
+            .args(["--id", id])
+            .arg(&body_path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{id:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot be sent with the standard-webhooks scheme"),
+            "{err}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["send", "--url", "http://127.0.0.1:1/x"])
+        .args(["--scheme", "standard-webhooks", "--secret", secret])
+        .args(["--idempotency-key", "order.17"])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be sent"));
+    // A plain id still signs; other schemes take any id.
+    let out = Command::new(BIN)
+        .args(["sign", "--scheme", "standard-webhooks", "--secret", secret])
+        .args(["--id", "msg_17"])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(BIN)
+        .args([
+            "sign", "--scheme", "github", "--secret", "s", "--id", "order.17",
+        ])
+        .arg(&body_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

@@ -56,6 +56,36 @@ impl Signer {
         }
     }
 
+    /// Refuses a delivery id that the scheme's own parser refuses where it
+    /// is sent (for standard-webhooks: empty, or holding a `.`), so that
+    /// `sign` and `send` never build a delivery the gateway answers `401`.
+    pub fn check_id(&self, id: &str) -> Result<(), String> {
+        let scheme: &dyn Scheme = match self {
+            Signer::Named(s, _) => s.as_ref(),
+            Signer::Route(r) => r.verify.scheme.as_ref(),
+        };
+        let headers = self.headers(b"", 0, id);
+        let carries_id = scheme
+            .id_header()
+            .is_some_and(|h| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h)));
+        if !carries_id {
+            return Ok(());
+        }
+        let refused = || {
+            format!(
+                "the delivery id `{id}` cannot be sent with the {} scheme",
+                scheme.name()
+            )
+        };
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            let k = http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| refused())?;
+            let v = http::HeaderValue::from_str(&v).map_err(|_| refused())?;
+            map.append(k, v);
+        }
+        scheme.parse(&map).map(|_| ()).map_err(|_| refused())
+    }
+
     /// The scheme's own delivery-id header, if any.
     pub fn id_header(&self) -> Option<&str> {
         match self {

@@ -248,6 +248,10 @@ impl DedupeStore for MemoryStore {
             .sum();
         Some(n as u64)
     }
+
+    async fn sync(&self) {
+        self.run_pending_tasks().await;
+    }
 }
 
 #[cfg(test)]

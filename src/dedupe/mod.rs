@@ -108,4 +108,9 @@ pub trait DedupeStore: Send + Sync {
     fn entry_count(&self) -> Option<u64> {
         None
     }
+
+    /// Finishes the store's pending housekeeping (eviction, expiry), so that
+    /// [`entry_count`](DedupeStore::entry_count) is exact afterwards. For
+    /// tests and metrics; a store with nothing pending does nothing.
+    async fn sync(&self) {}
 }

@@ -176,9 +176,14 @@ pub struct Answer {
 }
 
 /// Sends `req` and `body` to `peer` and reads the answer's header, within
-/// `timeout` overall. A pooled connection that fails before any answer
-/// (the receiver closed it while idle) is retried on a fresh one, at most
-/// twice; a fresh connection's failure is final.
+/// `timeout` overall.
+///
+/// A pooled connection that the receiver closed or reset before a byte of
+/// answer (it closed it while idle), or on which the request could not be
+/// written whole, is retried on another connection, at most twice; a fresh
+/// connection's failure is final. A timeout is never retried: the receiver
+/// has the request and may be processing it, and a second copy would reach
+/// it while hookgate answers `504` for the first.
 pub async fn exchange(
     connector: &Connector,
     peer: &HttpPeer,
@@ -201,7 +206,8 @@ pub async fn exchange(
                         header,
                     })
                 }
-                Err(_) if reused && tries < 3 => continue,
+                Err(e) if is_timeout(&e) => return Err(ExchangeError::Timeout),
+                Err(e) if reused && tries < 3 && never_received(&e) => continue,
                 Err(e) => return Err(ExchangeError::Unreachable(e)),
             }
         }
@@ -209,6 +215,32 @@ pub async fn exchange(
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
         Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+/// Pingora's own read or write timeout on the upstream connection (set to
+/// the route's timeout, so it may fire just before the overall one).
+fn is_timeout(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout
+    )
+}
+
+/// Whether a failure on a reused connection shows that the receiver cannot
+/// hold the request whole: writing it failed, or the connection was closed
+/// or reset while hookgate waited for the answer (what Pingora marks
+/// retryable on reuse: the look of a connection the receiver closed while it
+/// sat idle in the pool).
+fn never_received(e: &Error) -> bool {
+    match e.etype() {
+        ErrorType::WriteError => true,
+        ErrorType::ConnectionClosed | ErrorType::ReadError => {
+            let mut retry = e.retry;
+            retry.decide_reuse(true);
+            retry.retry()
+        }
+        _ => false,
     }
 }
 
@@ -267,4 +299,40 @@ pub async fn relay(
         .release_http_session(answer.session, peer, peer.options.idle_timeout)
         .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(etype: ErrorType, retry: RetryType) -> Box<Error> {
+        let mut e = Error::explain(etype, "test");
+        e.retry = retry;
+        e
+    }
+
+    #[test]
+    fn only_a_connection_lost_before_the_answer_is_retried() {
+        // What a pooled connection the receiver closed while idle looks like.
+        assert!(never_received(&err(
+            ErrorType::ConnectionClosed,
+            RetryType::ReusedOnly
+        )));
+        assert!(never_received(&err(
+            ErrorType::ReadError,
+            RetryType::ReusedOnly
+        )));
+        assert!(never_received(&err(ErrorType::WriteError, false.into())));
+        // A slow receiver has the request: never send it again.
+        for t in [ErrorType::ReadTimedout, ErrorType::WriteTimedout] {
+            let e = err(t, RetryType::ReusedOnly);
+            assert!(is_timeout(&e) && !never_received(&e));
+        }
+        // Pingora's verdict stands where it says no (e.g. a TLS read error).
+        assert!(!never_received(&err(ErrorType::ReadError, false.into())));
+        assert!(!never_received(&err(
+            ErrorType::InvalidHTTPHeader,
+            false.into()
+        )));
+    }
 }

@@ -638,18 +638,35 @@ fn admit(s: &Session, route: &Route) -> std::result::Result<(), Reason> {
     }
 }
 
-/// The declared length. Pingora has already refused conflicting or invalid
-/// values; this refuses what does not fit a `usize` (as too large).
+/// The declared length, reconciled the way Pingora frames the body: every
+/// `Content-Length` value, across header lines and comma-separated lists,
+/// must be the same run of digits (RFC 9110 §8.6 lets `42, 42` stand for
+/// `42`). Pingora has already refused conflicting or invalid values with a
+/// `400`; what is left to refuse here is a value that does not fit a
+/// `usize`, as too large.
 fn content_length(s: &Session) -> std::result::Result<Option<usize>, ()> {
-    match s.req_header().headers.get(http::header::CONTENT_LENGTH) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .map(Some)
-            .ok_or(()),
+    declared_length(&s.req_header().headers)
+}
+
+fn declared_length(headers: &http::HeaderMap) -> std::result::Result<Option<usize>, ()> {
+    let mut declared = None;
+    for value in headers.get_all(http::header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|b| *b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+                return Err(());
+            }
+            let n: usize = std::str::from_utf8(part)
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .ok_or(())?;
+            if declared.is_some_and(|d| d != n) {
+                return Err(());
+            }
+            declared = Some(n);
+        }
     }
+    Ok(declared)
 }
 
 fn expects_continue(s: &Session) -> bool {
@@ -690,4 +707,44 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cl(values: &[&str]) -> std::result::Result<Option<usize>, ()> {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        declared_length(&h)
+    }
+
+    #[test]
+    fn content_length_is_reconciled_as_pingora_frames_it() {
+        assert_eq!(cl(&[]), Ok(None));
+        assert_eq!(cl(&["42"]), Ok(Some(42)));
+        // Identical duplicates, as separate lines or as a list, are one value:
+        // Pingora reads the body by it, so must the size check.
+        assert_eq!(cl(&["42", "42"]), Ok(Some(42)));
+        assert_eq!(cl(&["42, 42"]), Ok(Some(42)));
+        assert_eq!(cl(&["42,42", " 42 "]), Ok(Some(42)));
+        for bad in [
+            &["42", "43"][..],
+            &["42, 43"],
+            &["+42"],
+            &["-1"],
+            &["0x10"],
+            &["4 2"],
+            &[""],
+            &["42,"],
+            &["99999999999999999999999"],
+        ] {
+            assert_eq!(cl(bad), Err(()), "{bad:?}");
+        }
+    }
 }

@@ -92,12 +92,21 @@ impl RouteTable {
             let Some(rest) = path.strip_prefix(prefix.as_str()) else {
                 continue;
             };
-            let boundary = prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/');
-            if !boundary || !host_ok(r) || has_dot_segment(rest) {
+            // The slash between prefix and rest is either the prefix's last
+            // byte or the rest's first, never both: `/hooks//a` under
+            // `/hooks/` has an empty segment and does not match.
+            let rest = if prefix.ends_with('/') || rest.is_empty() {
+                Some(rest)
+            } else {
+                rest.strip_prefix('/')
+            };
+            let Some(rest) = rest else {
+                continue;
+            };
+            if !host_ok(r) || has_dot_segment(rest) {
                 continue;
             }
             let base = r.upstream.path.trim_end_matches('/');
-            let rest = rest.trim_start_matches('/');
             let up = if rest.is_empty() {
                 r.upstream.path.clone()
             } else {
@@ -122,19 +131,18 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
-/// Whether `rest` has a `.` or `..` segment, an encoded slash or backslash,
-/// or an empty segment (`//`): anything a receiver might resolve differently.
+/// Whether `rest` (the path after the prefix and its boundary slash) has a
+/// `.` or `..` segment, an encoded slash or backslash, or an empty segment
+/// (`//`, or a leading `/`): anything a receiver might resolve differently.
 fn has_dot_segment(rest: &str) -> bool {
     let lower = rest.to_ascii_lowercase();
     if lower.contains("%2f") || lower.contains("%5c") || rest.contains('\\') {
         return true;
     }
-    rest.trim_start_matches('/')
-        .split('/')
-        .enumerate()
-        .any(|(i, seg)| {
+    !rest.is_empty()
+        && rest.split('/').any(|seg| {
             let s = seg.to_ascii_lowercase().replace("%2e", ".");
-            s == "." || s == ".." || (seg.is_empty() && i > 0)
+            seg.is_empty() || s == "." || s == ".."
         })
 }
 
@@ -215,6 +223,10 @@ routes:
             "/webhooks/%2e%2e/admin",
             "/webhooks/a%2Fb",
             "/webhooks/a//b",
+            "/webhooks//a",
+            "/webhooks///a",
+            "/webhooks/special//x",
+            "/webhooks/special/./x",
             "/webhooks/./x",
             "/webhooks/a\\..\\b",
             "/admin",

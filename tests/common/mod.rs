@@ -27,6 +27,26 @@ use hookgate::verify::{Fynapse, Scheme};
 
 pub const SECRET: &str = "test-secret-1";
 
+/// A non-blocking listener on `addr` with a deep accept queue (std's
+/// `TcpListener::bind` asks for 128, which a burst of connections from the
+/// gateway overflows: the kernel then drops SYNs and the connect stalls).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    // A port reused on purpose (a receiver coming back) may have
+    // connections in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // `listen` on a TcpSocket registers with a reactor: do it in a throwaway
+    // runtime and hand the std listener back.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let listener = rt.block_on(async { socket.listen(4096) })?;
+    let std_listener = listener.into_std()?;
+    std_listener.set_nonblocking(true)?;
+    Ok(std_listener)
+}
+
 /// A free loopback port (bind :0, read, release).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -104,8 +124,7 @@ pub struct Receiver {
 impl Receiver {
     /// Answers 200 to everything until told otherwise.
     pub fn start() -> Receiver {
-        let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
+        let std_listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let state = Arc::new(ReceiverState {
             requests: Mutex::new(vec![]),
@@ -329,63 +348,13 @@ impl Conn {
 
     /// Reads one response.
     pub fn read_response(&mut self) -> std::io::Result<Response> {
-        let mut status_line = String::new();
-        self.reader.read_line(&mut status_line)?;
-        if status_line.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "closed",
-            ));
-        }
-        let status: u16 = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut headers = vec![];
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let (k, v) = line.split_once(':').unwrap();
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-        if status == 100 {
-            return self.read_response();
-        }
-        let find = |n: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .map(|(_, v)| v.clone())
-        };
-        let mut body = vec![];
-        if let Some(cl) = find("content-length") {
-            body.resize(cl.parse().unwrap(), 0);
-            self.reader.read_exact(&mut body)?;
-        } else if find("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-            loop {
-                let mut size = String::new();
-                self.reader.read_line(&mut size)?;
-                let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                let mut chunk = vec![0; n + 2];
-                self.reader.read_exact(&mut chunk)?;
-                if n == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
-        } else if status != 204 && status != 304 {
-            self.reader.read_to_end(&mut body)?;
-        }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        read_response_from(&mut self.reader)
+    }
+
+    /// A second handle on the socket, e.g. to write from another thread
+    /// while this one reads.
+    pub fn stream(&self) -> TcpStream {
+        self.reader.get_ref().try_clone().unwrap()
     }
 
     /// Reads a status line and headers up to the blank line, as text.
@@ -407,10 +376,120 @@ impl Conn {
         self.read_response()
     }
 
+    /// Whether the peer closes the connection within `within`: the next
+    /// read finds the end of the stream (or a reset), not more bytes and not
+    /// silence.
+    pub fn is_closed(&mut self, within: Duration) -> bool {
+        let s = self.reader.get_ref();
+        s.set_read_timeout(Some(within)).unwrap();
+        let mut b = [0u8; 1];
+        let r = self.reader.read(&mut b);
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        match r {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+
+    /// Shuts the connection down abruptly: an RST rather than a FIN, like a
+    /// client that crashed.
+    pub fn reset(self) {
+        // SO_LINGER 0 turns close() into a reset.
+        let s = tokio::net::TcpSocket::from_std_stream(self.reader.into_inner());
+        let _ = s.set_zero_linger();
+        drop(s);
+    }
+
     pub fn request(&mut self, bytes: &[u8]) -> Response {
         self.write(bytes).unwrap();
         self.read_response().unwrap()
     }
+}
+
+/// Reads one response off `reader` (framed by Content-Length, chunked, or
+/// the end of the stream).
+pub fn read_response_from(reader: &mut impl BufRead) -> std::io::Result<Response> {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    if status_line.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed",
+        ));
+    }
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut headers = vec![];
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').ok_or_else(|| invalid(line))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    if status == 100 {
+        return read_response_from(reader);
+    }
+    let find = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = vec![];
+    if let Some(cl) = find("content-length") {
+        body.resize(cl.parse().map_err(|_| invalid(&cl))?, 0);
+        reader.read_exact(&mut body)?;
+    } else if find("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(|_| invalid(&size))?;
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if status != 204 && status != 304 {
+        reader.read_to_end(&mut body)?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn invalid(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("bad response line {what:?}"),
+    )
+}
+
+/// Writes `bytes` on a fresh connection and reads one answer; `None` when the
+/// gateway closed the connection without answering. A write error is
+/// ignored: the gateway may close while the client still writes, and the
+/// answer (or its absence) is what counts.
+pub fn exchange_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Response> {
+    let mut c = Conn::open(addr);
+    let _ = c.write(bytes);
+    c.read_response().ok()
 }
 
 /// Request bytes with Content-Length framing.
@@ -487,4 +566,271 @@ pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: &[u8
     let mut h = headers.to_vec();
     h.push(("Connection", "close".to_string()));
     Conn::open(addr).request(&request_bytes("POST", path, &h, body))
+}
+
+// ---------------------------------------------------------------- async client
+
+/// Sends `bytes` (a request with `Connection: close`) on a fresh connection
+/// from a tokio task and reads the whole answer, within `limit`.
+pub async fn post_async(
+    addr: SocketAddr,
+    bytes: &[u8],
+    limit: Duration,
+) -> std::io::Result<Response> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(bytes).await?;
+        let mut raw = vec![];
+        s.read_to_end(&mut raw).await?;
+        read_response_from(&mut std::io::Cursor::new(raw))
+    };
+    tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+// ---------------------------------------------------------------- raw receiver
+
+/// A request as a raw receiver read it off the socket.
+#[derive(Clone, Debug)]
+pub struct RawRequest {
+    pub request_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request framed by `Content-Length` (the only framing the
+/// gateway sends upstream) off `stream`; bytes past it stay in `buf`.
+/// `None` at the end of the stream, on a reset or on garbage.
+pub async fn read_raw_request(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<RawRequest> {
+    use tokio::io::AsyncReadExt;
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 1 << 20 || stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).ok()?;
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next()?.to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(Some(0), |(_, v)| v.parse().ok())?;
+    while buf.len() < head_end + len {
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+    let body = buf[head_end..head_end + len].to_vec();
+    buf.drain(..head_end + len);
+    Some(RawRequest {
+        request_line,
+        headers,
+        body,
+    })
+}
+
+/// Whether the peer still waits for an answer on `stream`: a non-blocking
+/// look that finds neither the end of the stream nor a reset. Bytes found
+/// are kept in `buf`.
+pub fn peer_waiting(stream: &tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut tmp = [0u8; 4096];
+    match stream.try_read(&mut tmp) {
+        Ok(0) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&tmp[..n]);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// An HTTP/1.1 answer as bytes, framed by Content-Length.
+pub fn raw_answer(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// What a [`RawReceiver`] does with a request it read whole.
+#[derive(Clone, Debug)]
+pub enum RawAction {
+    /// Writes these bytes after `delay`, then reads the next request.
+    Answer { delay: Duration, bytes: Vec<u8> },
+    /// Writes these bytes, then closes the connection: with a
+    /// Content-Length larger than what was written, a cut-off answer.
+    AnswerThenClose(Vec<u8>),
+    /// Resets the connection without answering.
+    Reset,
+    /// Never answers; keeps the connection until the peer closes it.
+    Hang,
+}
+
+type RawBehavior = Arc<dyn Fn(&RawRequest, usize) -> RawAction + Send + Sync>;
+
+pub struct RawState {
+    pub requests: Mutex<Vec<RawRequest>>,
+    pub accepts: AtomicUsize,
+    /// Hung connections that the peer (the gateway) closed.
+    pub hung_then_closed: AtomicUsize,
+    behavior: Mutex<RawBehavior>,
+}
+
+/// A receiver on raw tokio sockets, for what hyper will not do: reset a
+/// connection, hang for ever, cut an answer off. Stopped (its runtime and
+/// every connection task with it) when dropped.
+pub struct RawReceiver {
+    pub addr: SocketAddr,
+    pub state: Arc<RawState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RawReceiver {
+    /// Answers 200 to everything until told otherwise.
+    pub fn start() -> RawReceiver {
+        Self::start_on(listen("127.0.0.1:0".parse().unwrap()).unwrap())
+    }
+
+    /// On a listener of the caller's (e.g. a port the gateway already uses).
+    pub fn start_on(std_listener: TcpListener) -> RawReceiver {
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let state = Arc::new(RawState {
+            requests: Mutex::new(vec![]),
+            accepts: AtomicUsize::new(0),
+            hung_then_closed: AtomicUsize::new(0),
+            behavior: Mutex::new(Arc::new(|_: &RawRequest, _| RawAction::Answer {
+                delay: Duration::ZERO,
+                bytes: raw_answer(200, &[], b"{}"),
+            })),
+        });
+        let (tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        acc = listener.accept() => {
+                            let Ok((stream, _)) = acc else { continue };
+                            st.accepts.fetch_add(1, Ordering::SeqCst);
+                            tokio::spawn(serve_raw(stream, st.clone()));
+                        }
+                    }
+                }
+            });
+            // Dropping the runtime here ends every connection task.
+        });
+        RawReceiver {
+            addr,
+            state,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Sets what to do: `f(request, n)` where `n` counts requests from 1.
+    pub fn respond(&self, f: impl Fn(&RawRequest, usize) -> RawAction + Send + Sync + 'static) {
+        *self.state.behavior.lock().unwrap() = Arc::new(f);
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.requests.lock().unwrap().len()
+    }
+
+    pub fn all(&self) -> Vec<RawRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn hung_then_closed(&self) -> usize {
+        self.state.hung_then_closed.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for RawReceiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve_raw(mut stream: tokio::net::TcpStream, st: Arc<RawState>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![];
+    while let Some(req) = read_raw_request(&mut stream, &mut buf).await {
+        let behavior = st.behavior.lock().unwrap().clone();
+        let n = {
+            let mut reqs = st.requests.lock().unwrap();
+            reqs.push(req.clone());
+            reqs.len()
+        };
+        match behavior(&req, n) {
+            RawAction::Answer { delay, bytes } => {
+                tokio::time::sleep(delay).await;
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            RawAction::AnswerThenClose(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            RawAction::Reset => {
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            RawAction::Hang => {
+                let mut sink = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                st.hung_then_closed.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
 }

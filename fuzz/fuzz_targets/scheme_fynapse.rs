@@ -1,0 +1,9 @@
+//! The `fynapse` scheme: header parsing, verification, sign-then-verify.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scheme = hookgate::verify::scheme_by_name("fynapse").expect("a built-in scheme");
+    hookgate_fuzz::check_scheme(scheme.as_ref(), "whsec_test_secret", 1_700_000_000, data);
+});
