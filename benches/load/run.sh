@@ -169,6 +169,19 @@ measure() { # label size port pids key-mode
   printf '%-34s %6s B  %7s µs/req  %9s req/s  p50 %7s ms  p99 %7s ms  non-2xx %s\n' "$label" "$size" "$us" "$rps" "$p50" "$p99" "$errs" >&2
 }
 
+# Added latency, unsaturated: one connection, one request at a time.
+LAT="$WORK/latency.tsv"
+: > "$LAT"
+latency() { # label size port
+  export BENCH_BODY="$WORK/body-$2.json" BENCH_SIG="$(cat "$WORK/sig-$2")"
+  unset BENCH_KEY
+  local out p50 p99
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c1 -d"${LATENCY_DURATION:-5}s" --latency -s benches/load/request.lua "http://127.0.0.1:$3")
+  p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+  p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$p50" "$p99" >> "$LAT"
+}
+
 for size in $SIZES; do
   python3 - "$size" > "$WORK/body-$size.json" <<'PY'
 import sys
@@ -186,6 +199,9 @@ PY
   if [ -n "$HGR_PID" ]; then
     measure "hookgate + redis (new keys)" "$size" "$HGR" "$HGR_PID" new
   fi
+  latency "receiver direct" "$size" "$RX"
+  latency "nginx proxy" "$size" "$NGX"
+  latency "hookgate (new keys)" "$size" "$HG"
 done
 
 echo
@@ -201,9 +217,14 @@ awk -F'\t' '
       printf "hookgate / nginx proxy, CPU per request at 1 KiB: %.2f (target <= 1.0)\n", cpu[h "@1024"] / cpu["nginx proxy (no verification)@1024"]
     if (cpu["nginx + Lua HMAC + dedupe@65536"] > 0)
       printf "hookgate / nginx + Lua, CPU per request at 64 KiB: %.2f (target <= 0.8)\n", cpu[h "@65536"] / cpu["nginx + Lua HMAC + dedupe@65536"]
-    for (s in p99) {}
-    printf "hookgate p99 added over direct: %.3f ms at 1 KiB, %.3f ms at 64 KiB (target <= 1 ms)\n", p99[h "@1024"] - p99["receiver direct (nginx return 200)@1024"], p99[h "@65536"] - p99["receiver direct (nginx return 200)@65536"]
   }' "$RESULTS"
+echo
+echo "Latency at one request at a time (wrk -c1):"
+echo "| path | body | p50 ms | p99 ms |"
+echo "|---|---:|---:|---:|"
+awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$LAT"
+awk -F'\t' '{ p99[$1 "@" $2] = $4 } END {
+  for (s in p99) if (s ~ /^hookgate/) { split(s, a, "@"); printf "hookgate p99 added over direct at %s B: %.3f ms (target <= 1 ms)\n", a[2], p99[s] - p99["receiver direct@" a[2]] } }' "$LAT"
 for e in "$WORK"/*.err; do
   if grep -qiE "error|panic" "$e"; then echo "--- $e"; grep -iE "error|panic" "$e" | head -5; fi
 done

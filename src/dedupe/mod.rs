@@ -58,10 +58,24 @@ impl fmt::Debug for DedupeKey {
 pub struct Token(pub u128);
 
 impl Token {
-    /// A fresh random token.
+    /// A fresh token, unique among every token any process makes: a random
+    /// 64-bit prefix drawn once per process, then a counter. Tokens never
+    /// leave hookgate (and its Redis), so they need to be unique, not
+    /// secret; drawing from the OS for each request would cost a syscall.
     pub fn random() -> Self {
-        Token(uuid::Uuid::new_v4().as_u128())
+        Token(unique_u128())
     }
+}
+
+/// A process-wide unique 128-bit number: a random prefix drawn once, then
+/// a counter. Also used for request ids.
+pub fn unique_u128() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    (u128::from(prefix) << 64) | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The answer to a reservation.

@@ -187,14 +187,22 @@ pub struct Answer {
 pub async fn exchange(
     connector: &Connector,
     peer: &HttpPeer,
-    req: &RequestHeader,
+    req: RequestHeader,
+    rebuild: &(dyn Fn() -> Result<RequestHeader> + Sync),
     body: &Bytes,
     timeout: Duration,
 ) -> std::result::Result<Answer, ExchangeError> {
     let attempt = async {
         let mut tries = 0;
+        // The header goes out by value; a retry (rare) builds it again
+        // rather than every request paying for a copy.
+        let mut first = Some(req);
         loop {
             tries += 1;
+            let req = match first.take() {
+                Some(r) => r,
+                None => rebuild().map_err(ExchangeError::Unreachable)?,
+            };
             let (mut up, reused) = connector
                 .get_http_session(peer)
                 .await
@@ -247,13 +255,13 @@ fn never_received(e: &Error) -> bool {
 async fn send_and_read_header(
     up: &mut HttpSession,
     peer: &HttpPeer,
-    req: &RequestHeader,
+    req: RequestHeader,
     body: &Bytes,
 ) -> Result<ResponseHeader> {
     // The connector applies the connect timeout but not these (notes §3b).
     up.set_read_timeout(peer.options.read_timeout);
     up.set_write_timeout(peer.options.write_timeout);
-    up.write_request_header(Box::new(req.clone())).await?;
+    up.write_request_header(Box::new(req)).await?;
     if !body.is_empty() {
         up.write_request_body(body.clone(), true).await?;
     }

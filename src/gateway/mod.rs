@@ -87,7 +87,7 @@ pub struct RequestCtx {
 impl Default for RequestCtx {
     fn default() -> Self {
         RequestCtx {
-            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            request_id: format!("{:032x}", crate::dedupe::unique_u128()),
             started: Instant::now(),
             route: None,
             outcome: None,
@@ -460,7 +460,7 @@ impl Gateway {
     ) -> Result<bool> {
         let (route, upstream_path) = (&matched.route, matched.upstream_path.as_str());
         let verified = ctx.monitored_failure.is_none();
-        let req = UpstreamRequest {
+        let upstream_req = UpstreamRequest {
             route,
             path: upstream_path,
             verified,
@@ -468,8 +468,9 @@ impl Gateway {
             client: s.client_addr().and_then(|a| a.as_inet()).copied(),
             request_id: &ctx.request_id,
             tls: s.digest().is_some_and(|d| d.ssl_digest.is_some()),
-        }
-        .build(s.req_header());
+        };
+        let original = s.req_header();
+        let build = || upstream_req.build(original);
         let connector = match &route.upstream.ca {
             Some(ca) => routing.connectors.get(ca).unwrap_or(&self.connector),
             None => &self.connector,
@@ -478,9 +479,9 @@ impl Gateway {
             return Error::e_explain(ErrorType::InternalError, "route without peer");
         };
         let started = Instant::now();
-        let answer = match req {
+        let answer = match build() {
             Ok(req) => {
-                forward::exchange(connector, peer, &req, &body, route.upstream.timeout).await
+                forward::exchange(connector, peer, req, &build, &body, route.upstream.timeout).await
             }
             Err(e) => Err(ExchangeError::Unreachable(e)),
         };
