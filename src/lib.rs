@@ -31,6 +31,8 @@
 //! assert!(verdict.is_ok());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod config;
 pub mod dedupe;

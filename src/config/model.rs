@@ -1,6 +1,6 @@
 //! The validated, internal model of a config: what the gateway runs on.
 //!
-//! Built from [`file::File`](super::file::File) by [`build`]; every value has
+//! Built from the file's serde mirror (`config::file`) by [`build`]; every value has
 //! its default applied, every secret is resolved into a key, every URL is
 //! resolved to an address. Nothing in here can be wrong in a way the file
 //! could have caught.

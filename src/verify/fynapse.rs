@@ -57,6 +57,16 @@ pub(crate) fn mac_t_body(key: &Key, header: &SignatureHeader, body: &[u8]) -> Ve
     Algorithm::Sha256.mac(key, &[t.as_bytes(), b".", body])
 }
 
+/// The `t=…,v1=…` header value a sender of this grammar attaches.
+pub(crate) fn sign_t_v1(key: &Key, body: &[u8], timestamp: i64) -> String {
+    let header = SignatureHeader {
+        timestamp: Some(timestamp),
+        ..Default::default()
+    };
+    let sig = hex::encode(mac_t_body(key, &header, body));
+    format!("t={timestamp},v1={sig}")
+}
+
 impl Scheme for Fynapse {
     fn name(&self) -> &'static str {
         "fynapse"
@@ -84,14 +94,9 @@ impl Scheme for Fynapse {
     }
 
     fn sign(&self, key: &Key, body: &[u8], timestamp: i64, _id: &str) -> Vec<(String, String)> {
-        let header = SignatureHeader {
-            timestamp: Some(timestamp),
-            ..Default::default()
-        };
-        let sig = hex::encode(mac_t_body(key, &header, body));
         vec![(
             "Webhook-Signature".to_string(),
-            format!("t={timestamp},v1={sig}"),
+            sign_t_v1(key, body, timestamp),
         )]
     }
 }

@@ -6,7 +6,7 @@
 
 use http::HeaderMap;
 
-use super::fynapse::{mac_t_body, parse_t_v1};
+use super::fynapse::{mac_t_body, parse_t_v1, sign_t_v1};
 use super::{header_str, Failure, Key, Scheme, SignatureHeader};
 
 /// The `stripe` scheme.
@@ -42,14 +42,9 @@ impl Scheme for Stripe {
     }
 
     fn sign(&self, key: &Key, body: &[u8], timestamp: i64, _id: &str) -> Vec<(String, String)> {
-        let header = SignatureHeader {
-            timestamp: Some(timestamp),
-            ..Default::default()
-        };
-        let sig = hex::encode(mac_t_body(key, &header, body));
         vec![(
             "Stripe-Signature".to_string(),
-            format!("t={timestamp},v1={sig}"),
+            sign_t_v1(key, body, timestamp),
         )]
     }
 }
