@@ -226,6 +226,13 @@ routes:
     }
 
     #[test]
+    fn huge_secret_files_are_refused_without_reading_them_whole() {
+        let p = one(&GOOD.replace("- value: dev-secret", "- file: /dev/zero"));
+        assert_eq!(p.key, "routes[0].verify.secrets[0].file");
+        assert!(p.message.contains("64 KiB"), "{p}");
+    }
+
+    #[test]
     fn bad_url_duration_size() {
         let p = one(&GOOD.replace("http://127.0.0.1:3000/hooks", "not a url"));
         assert_eq!(

@@ -938,6 +938,24 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
     })
 }
 
+/// Secrets are short; a larger file is a mistake (or `/dev/zero`), not a key.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+fn read_secret_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 64 KiB, not a secret",
+        ));
+    }
+    Ok(text)
+}
+
 fn resolve_secret(
     key: &str,
     s: &Spanned<file::SecretSource>,
@@ -971,7 +989,7 @@ fn resolve_secret(
             }
         }
     } else if let Some(path) = &v.file {
-        match std::fs::read_to_string(path) {
+        match read_secret_file(path) {
             // A trailing newline is how files end, not part of the secret.
             Ok(x) => x.trim_end_matches(['\n', '\r']).to_string(),
             Err(e) => {
