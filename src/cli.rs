@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// hookgate: verify webhook signatures, drop duplicates, forward clean
 /// deliveries byte for byte.
@@ -34,58 +34,66 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// Print the signature header(s) a sender would attach to a body.
-    Sign {
-        /// Scheme name (with --secret).
-        #[arg(long)]
-        scheme: Option<String>,
-        /// Secret (with --scheme).
-        #[arg(long)]
-        secret: Option<String>,
-        /// A routes file (with --route): sign as that route expects.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Route name (with --config).
-        #[arg(long)]
-        route: Option<String>,
-        /// Unix seconds to sign (default: now).
-        #[arg(long)]
-        timestamp: Option<i64>,
-        /// Delivery id, for schemes that sign one (default: random).
-        #[arg(long)]
-        id: Option<String>,
-        /// Body file (default: standard input).
-        body: Option<PathBuf>,
-    },
+    Sign(SignArgs),
     /// Sign and POST a delivery; print status, key headers and time.
-    Send {
-        /// Where to send (http://host:port/path).
-        #[arg(long)]
-        url: String,
-        /// Scheme name (with --secret).
-        #[arg(long)]
-        scheme: Option<String>,
-        /// Secret (with --scheme).
-        #[arg(long)]
-        secret: Option<String>,
-        /// A routes file (with --route).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Route name (with --config).
-        #[arg(long)]
-        route: Option<String>,
-        /// Idempotency key (default: a fresh one).
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        /// Send the same delivery N times (each signed anew), to see dedupe.
-        #[arg(long, default_value_t = 1)]
-        repeat: usize,
-        /// Unix seconds to sign (default: now).
-        #[arg(long)]
-        timestamp: Option<i64>,
-        /// Body file.
-        body: PathBuf,
-    },
+    Send(SendArgs),
     /// Run a gateway and a receiver, send a valid, duplicate, tampered,
     /// stale and unsigned delivery, and print what happened.
     Demo,
+}
+
+/// `hookgate sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Scheme name (with --secret).
+    #[arg(long)]
+    pub scheme: Option<String>,
+    /// Secret (with --scheme).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// A routes file (with --route): sign as that route expects.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Route name (with --config).
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Unix seconds to sign (default: now).
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// Delivery id, for schemes that sign one (default: random).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Body file (default: standard input).
+    pub body: Option<PathBuf>,
+}
+
+/// `hookgate send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Where to send (http://host:port/path).
+    #[arg(long)]
+    pub url: String,
+    /// Scheme name (with --secret).
+    #[arg(long)]
+    pub scheme: Option<String>,
+    /// Secret (with --scheme).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// A routes file (with --route).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Route name (with --config).
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Idempotency key (default: a fresh one).
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Send the same delivery N times (each signed anew), to see dedupe.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Unix seconds to sign (default: now).
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// Body file.
+    pub body: PathBuf,
 }

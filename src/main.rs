@@ -65,23 +65,6 @@ fn print_routes(c: &Config) {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn read_body(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
-    match path {
-        Some(p) => std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display())),
-        None => {
-            let mut b = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;
-            Ok(b)
-        }
-    }
-}
-
 /// Runs the gateway in the foreground; SIGHUP reloads the config file. In
 /// dev mode (no `--config`), a
 /// built-in receiver listens on the dev config's upstream, 127.0.0.1:3000,
@@ -124,99 +107,15 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Sign {
-            scheme,
-            secret,
-            config,
-            route,
-            timestamp,
-            id,
-            body,
-        } => {
-            let signer = match cmd::sign::Signer::from_args(
-                scheme.as_deref(),
-                secret.as_deref(),
-                config.as_deref(),
-                route.as_deref(),
-            ) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let body = match read_body(body.as_deref()) {
-                Ok(b) => b,
-                Err(e) => return fail(e),
-            };
-            let id = id.unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
-            if let Err(e) = signer.check_id(&id) {
-                return fail(e);
-            }
-            for (k, v) in signer.headers(&body, timestamp.unwrap_or_else(now), &id) {
-                println!("{k}: {v}");
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Send {
-            url,
-            scheme,
-            secret,
-            config,
-            route,
-            idempotency_key,
-            repeat,
-            timestamp,
-            body,
-        } => {
-            let signer = match cmd::sign::Signer::from_args(
-                scheme.as_deref(),
-                secret.as_deref(),
-                config.as_deref(),
-                route.as_deref(),
-            ) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let body = match read_body(Some(&body)) {
-                Ok(b) => bytes::Bytes::from(b),
-                Err(e) => return fail(e),
-            };
-            let client = match cmd::send::Client::new(&url) {
-                Ok(c) => c,
-                Err(e) => return fail(e),
-            };
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(e),
-            };
-            let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            if let Err(e) = signer.check_id(&key) {
-                return fail(e);
-            }
-            println!("POST {url}  Idempotency-Key: {key}");
-            let mut all_2xx = true;
-            for n in 1..=repeat.max(1) {
-                let headers = cmd::send::delivery_headers(
-                    &signer,
-                    &body,
-                    timestamp.unwrap_or_else(now),
-                    &key,
-                );
-                match rt.block_on(client.post(&headers, body.clone())) {
-                    Ok(sent) => {
-                        all_2xx &= (200..300).contains(&sent.status);
-                        println!("{}", cmd::send::describe(n, &sent));
-                    }
-                    Err(e) => return fail(e),
-                }
-            }
-            if all_2xx {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Command::Sign(args) => match cmd::sign::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Command::Send(args) => match cmd::send::run(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => fail(e),
+        },
         Command::Demo => match cmd::demo::run() {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,

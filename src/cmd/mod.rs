@@ -5,3 +5,22 @@ pub mod demo;
 pub mod receiver;
 pub mod send;
 pub mod sign;
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A body from a file, or from standard input.
+pub fn read_body(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    match path {
+        Some(p) => std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display())),
+        None => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;
+            Ok(b)
+        }
+    }
+}

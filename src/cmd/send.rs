@@ -170,3 +170,35 @@ pub fn describe(n: usize, s: &Sent) -> String {
         s.header("x-request-id").unwrap_or("-"),
     )
 }
+
+/// `hookgate send`: one line per delivery; `Ok(true)` when every answer
+/// was `2xx`.
+pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
+    let signer = Signer::from_args(
+        a.scheme.as_deref(),
+        a.secret.as_deref(),
+        a.config.as_deref(),
+        a.route.as_deref(),
+    )?;
+    let body = Bytes::from(super::read_body(Some(&a.body))?);
+    let client = Client::new(&a.url)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let key = a
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    signer.check_id(&key)?;
+    println!("POST {}  Idempotency-Key: {key}", a.url);
+    let mut all_2xx = true;
+    for n in 1..=a.repeat.max(1) {
+        let headers =
+            delivery_headers(&signer, &body, a.timestamp.unwrap_or_else(super::now), &key);
+        let sent = rt.block_on(client.post(&headers, body.clone()))?;
+        all_2xx &= (200..300).contains(&sent.status);
+        println!("{}", describe(n, &sent));
+    }
+    Ok(all_2xx)
+}

@@ -94,3 +94,22 @@ impl Signer {
         }
     }
 }
+
+/// `hookgate sign`: prints the header lines.
+pub fn run(a: &crate::cli::SignArgs) -> Result<(), String> {
+    let signer = Signer::from_args(
+        a.scheme.as_deref(),
+        a.secret.as_deref(),
+        a.config.as_deref(),
+        a.route.as_deref(),
+    )?;
+    let body = super::read_body(a.body.as_deref())?;
+    let id =
+        a.id.clone()
+            .unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
+    signer.check_id(&id)?;
+    for (k, v) in signer.headers(&body, a.timestamp.unwrap_or_else(super::now), &id) {
+        println!("{k}: {v}");
+    }
+    Ok(())
+}
