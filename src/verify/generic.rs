@@ -167,35 +167,26 @@ impl GenericHmac {
                 o.template
             ));
         }
-        match (count(&Part::Timestamp) > 0, timestamp_header.is_some()) {
-            (true, false) => {
-                return Err(format!(
-                    "template `{}` uses {{timestamp}} but no timestamp_header is set",
-                    o.template
-                ))
+        // A placeholder needs its header, and a header its placeholder.
+        for (part, name, has_header) in [
+            (Part::Timestamp, "timestamp", timestamp_header.is_some()),
+            (Part::Id, "id", id_header.is_some()),
+        ] {
+            match (count(&part) > 0, has_header) {
+                (true, false) => {
+                    return Err(format!(
+                        "template `{}` uses {{{name}}} but no {name}_header is set",
+                        o.template
+                    ))
+                }
+                (false, true) => {
+                    return Err(format!(
+                        "{name}_header is set but template `{}` does not use {{{name}}}",
+                        o.template
+                    ))
+                }
+                _ => {}
             }
-            (false, true) => {
-                return Err(format!(
-                    "timestamp_header is set but template `{}` does not use {{timestamp}}",
-                    o.template
-                ))
-            }
-            _ => {}
-        }
-        match (count(&Part::Id) > 0, id_header.is_some()) {
-            (true, false) => {
-                return Err(format!(
-                    "template `{}` uses {{id}} but no id_header is set",
-                    o.template
-                ))
-            }
-            (false, true) => {
-                return Err(format!(
-                    "id_header is set but template `{}` does not use {{id}}",
-                    o.template
-                ))
-            }
-            _ => {}
         }
 
         Ok(GenericHmac {
