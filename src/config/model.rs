@@ -97,7 +97,7 @@ impl Dedupe {
 /// The dedupe backend.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// In-process moka cache.
+    /// In-process compact table ([`crate::dedupe::MemoryStore`]).
     Memory,
     /// A Redis (6+) or Valkey shared by every replica (`dedupe.redis`).
     Redis {

@@ -234,7 +234,7 @@ impl Gateway {
                 .reject(s, ctx, Some(&route), reason, BodyState::Unread)
                 .await;
         }
-        let declared = match content_length(s) {
+        let declared = match declared_length(&s.req_header().headers) {
             Ok(n) => n,
             Err(()) => {
                 return self
@@ -374,10 +374,6 @@ impl Gateway {
         };
         match self.store.reserve(key).await {
             Ok(Reservation::Acquired(token)) => {
-                self.metrics
-                    .inflight
-                    .with_label_values(&[&*route.name])
-                    .inc();
                 self.forward(s, ctx, &routing, &matched, body, Some((key, token)))
                     .await
             }
@@ -386,36 +382,37 @@ impl Gateway {
                     .await
             }
             Ok(Reservation::Delivered) => self.settled(s, ctx, &route, Settled::Duplicate).await,
-            Err(e) => match self.on_store_error {
-                OnStoreError::FailClosed => {
-                    self.metrics
-                        .dedupe_errors
-                        .with_label_values(&[&*route.name, "fail_closed"])
-                        .inc();
-                    tracing::warn!(route = %route.name, error = %e, "dedupe store unavailable");
-                    self.reject(
-                        s,
-                        ctx,
-                        Some(&route),
-                        Reason::DedupeUnavailable,
-                        BodyState::Read,
-                    )
-                    .await
+            Err(e) => {
+                let policy = match self.on_store_error {
+                    OnStoreError::FailClosed => "fail_closed",
+                    OnStoreError::FailOpen => "fail_open",
+                };
+                self.metrics
+                    .dedupe_errors
+                    .with_label_values(&[&*route.name, policy])
+                    .inc();
+                tracing::warn!(route = %route.name, error = %e, policy, "dedupe store unavailable");
+                match self.on_store_error {
+                    OnStoreError::FailClosed => {
+                        self.reject(
+                            s,
+                            ctx,
+                            Some(&route),
+                            Reason::DedupeUnavailable,
+                            BodyState::Read,
+                        )
+                        .await
+                    }
+                    // Forward without dedupe: a duplicate may get through.
+                    OnStoreError::FailOpen => {
+                        self.forward(s, ctx, &routing, &matched, body, None).await
+                    }
                 }
-                OnStoreError::FailOpen => {
-                    self.metrics
-                        .dedupe_errors
-                        .with_label_values(&[&*route.name, "fail_open"])
-                        .inc();
-                    tracing::warn!(route = %route.name, error = %e,
-                        "dedupe store unavailable; forwarding without dedupe (fail_open)");
-                    self.forward(s, ctx, &routing, &matched, body, None).await
-                }
-            },
+            }
         }
     }
 
-    /// Writes the request's access-log line (and, later, its metrics). Call
+    /// Writes the request's access-log line and records its metrics. Call
     /// it from `ProxyHttp::logging`. Never logs secrets, signatures or bodies.
     pub fn logging(&self, s: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         let status = s.response_written().map_or(0, |r| r.status.as_u16());
@@ -459,6 +456,13 @@ impl Gateway {
         reservation: Option<(DedupeKey, crate::dedupe::Token)>,
     ) -> Result<bool> {
         let (route, upstream_path) = (&matched.route, matched.upstream_path.as_str());
+        if reservation.is_some() {
+            // Decremented by `end_reservation`, on every path out of here.
+            self.metrics
+                .inflight
+                .with_label_values(&[&*route.name])
+                .inc();
+        }
         let verified = ctx.monitored_failure.is_none();
         let upstream_req = UpstreamRequest {
             route,
@@ -476,6 +480,7 @@ impl Gateway {
             None => &self.connector,
         };
         let Some(peer) = routing.peers.get(&route.name) else {
+            self.end_reservation(route, reservation, false).await;
             return Error::e_explain(ErrorType::InternalError, "route without peer");
         };
         let started = Instant::now();
@@ -503,9 +508,7 @@ impl Gateway {
         let answer = match answer {
             Ok(a) => a,
             Err(e) => {
-                if let Some((key, token)) = reservation {
-                    self.release(route, key, token).await;
-                }
+                self.end_reservation(route, reservation, false).await;
                 let reason = match e {
                     ExchangeError::Timeout => Reason::UpstreamTimeout,
                     ExchangeError::Unreachable(e) => {
@@ -519,21 +522,10 @@ impl Gateway {
             }
         };
         let status = answer.header.status.as_u16();
-        if let Some((key, token)) = reservation {
-            // Settle before relaying: the receiver has processed the
-            // delivery whatever happens to the sender's connection now.
-            if answer.header.status.is_success() {
-                self.metrics
-                    .inflight
-                    .with_label_values(&[&*route.name])
-                    .dec();
-                if let Err(e) = self.store.settle(key, token).await {
-                    tracing::warn!(route = %route.name, error = %e, "could not mark delivered");
-                }
-            } else {
-                self.release(route, key, token).await;
-            }
-        }
+        // Settle before relaying: the receiver has processed the delivery
+        // whatever happens to the sender's connection now.
+        self.end_reservation(route, reservation, answer.header.status.is_success())
+            .await;
         ctx.outcome = Some(if verified {
             Outcome::Forwarded(status)
         } else {
@@ -546,14 +538,30 @@ impl Gateway {
         Ok(true)
     }
 
-    async fn release(&self, route: &Route, key: DedupeKey, token: crate::dedupe::Token) {
+    /// Ends a reservation (if the request holds one): marks the key
+    /// delivered when the upstream answered `2xx`, releases it otherwise.
+    /// A store failure is logged; the reservation then expires after
+    /// `in_flight_timeout` by itself.
+    async fn end_reservation(
+        &self,
+        route: &Route,
+        reservation: Option<(DedupeKey, crate::dedupe::Token)>,
+        delivered: bool,
+    ) {
+        let Some((key, token)) = reservation else {
+            return;
+        };
         self.metrics
             .inflight
             .with_label_values(&[&*route.name])
             .dec();
-        if let Err(e) = self.store.release(key, token).await {
-            // The reservation expires after `in_flight_timeout` anyway.
-            tracing::warn!(route = %route.name, error = %e, "could not release reservation");
+        let (result, what) = if delivered {
+            (self.store.settle(key, token).await, "mark delivered")
+        } else {
+            (self.store.release(key, token).await, "release reservation")
+        };
+        if let Err(e) = result {
+            tracing::warn!(route = %route.name, error = %e, "could not {what}");
         }
     }
 
@@ -645,10 +653,6 @@ fn admit(s: &Session, route: &Route) -> std::result::Result<(), Reason> {
 /// `42`). Pingora has already refused conflicting or invalid values with a
 /// `400`; what is left to refuse here is a value that does not fit a
 /// `usize`, as too large.
-fn content_length(s: &Session) -> std::result::Result<Option<usize>, ()> {
-    declared_length(&s.req_header().headers)
-}
-
 fn declared_length(headers: &http::HeaderMap) -> std::result::Result<Option<usize>, ()> {
     let mut declared = None;
     for value in headers.get_all(http::header::CONTENT_LENGTH) {
