@@ -185,8 +185,7 @@ struct Ledger {
 struct ChaosReceiver {
     addr: SocketAddr,
     ledger: Arc<Mutex<Ledger>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _accept: AcceptLoop,
 }
 
 impl ChaosReceiver {
@@ -194,46 +193,17 @@ impl ChaosReceiver {
         let std_listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let ledger = Arc::new(Mutex::new(Ledger::default()));
-        let (tx, mut stop) = tokio::sync::oneshot::channel::<()>();
         let l = ledger.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                let mut conn = 0u64;
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        acc = listener.accept() => {
-                            let Ok((stream, _)) = acc else { continue };
-                            conn += 1;
-                            let rng = Rng::new(seed ^ conn.wrapping_mul(0x2545_F491_4F6C_DD1D));
-                            tokio::spawn(serve(stream, l.clone(), rng));
-                        }
-                    }
-                }
-            });
+        let mut conn = 0u64;
+        let accept = AcceptLoop::start(std_listener, move |stream| {
+            conn += 1;
+            let rng = Rng::new(seed ^ conn.wrapping_mul(0x2545_F491_4F6C_DD1D));
+            tokio::spawn(serve(stream, l.clone(), rng));
         });
         ChaosReceiver {
             addr,
             ledger,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ChaosReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            _accept: accept,
         }
     }
 }

@@ -47,6 +47,60 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(std_listener)
 }
 
+/// An accept loop on a two-worker runtime of its own thread: `on_conn` gets
+/// each accepted stream, on that runtime (so it may `tokio::spawn`).
+/// Dropping it stops accepting and ends the runtime, and with it every
+/// connection task.
+pub struct AcceptLoop {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AcceptLoop {
+    pub fn start(
+        std_listener: TcpListener,
+        mut on_conn: impl FnMut(tokio::net::TcpStream) + Send + 'static,
+    ) -> AcceptLoop {
+        std_listener.set_nonblocking(true).unwrap();
+        let (tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        acc = listener.accept() => {
+                            if let Ok((stream, _)) = acc {
+                                on_conn(stream);
+                            }
+                        }
+                    }
+                }
+            });
+        });
+        AcceptLoop {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for AcceptLoop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A free loopback port (bind :0, read, release).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -118,7 +172,7 @@ pub struct ReceiverState {
 pub struct Receiver {
     pub addr: SocketAddr,
     pub state: Arc<ReceiverState>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _accept: AcceptLoop,
 }
 
 impl Receiver {
@@ -131,63 +185,52 @@ impl Receiver {
             accepts: AtomicUsize::new(0),
             behavior: Mutex::new(Arc::new(Box::new(|_, _| Reply::status(200)))),
         });
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut rx => break,
-                        acc = listener.accept() => {
-                            let Ok((stream, _)) = acc else { continue };
-                            st.accepts.fetch_add(1, Ordering::SeqCst);
-                            let st = st.clone();
-                            tokio::spawn(async move {
-                                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                                    let st = st.clone();
-                                    async move {
-                                        let (parts, body) = req.into_parts();
-                                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                                        let rec = Received {
-                                            method: parts.method.to_string(),
-                                            target: parts.uri.to_string(),
-                                            headers: parts.headers,
-                                            body,
-                                        };
-                                        let behavior = st.behavior.lock().unwrap().clone();
-                                        let n = {
-                                            let mut reqs = st.requests.lock().unwrap();
-                                            reqs.push(rec.clone());
-                                            reqs.len()
-                                        };
-                                        let reply = behavior(&rec, n);
-                                        if !reply.delay.is_zero() {
-                                            tokio::time::sleep(reply.delay).await;
-                                        }
-                                        let mut resp = hyper::Response::builder().status(reply.status);
-                                        for (k, v) in &reply.headers {
-                                            resp = resp.header(k, v);
-                                        }
-                                        Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(reply.body))).unwrap())
-                                    }
-                                });
-                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                            });
+        let accept = AcceptLoop::start(std_listener, move |stream| {
+            st.accepts.fetch_add(1, Ordering::SeqCst);
+            let st = st.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let st = st.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let rec = Received {
+                            method: parts.method.to_string(),
+                            target: parts.uri.to_string(),
+                            headers: parts.headers,
+                            body,
+                        };
+                        let behavior = st.behavior.lock().unwrap().clone();
+                        let n = {
+                            let mut reqs = st.requests.lock().unwrap();
+                            reqs.push(rec.clone());
+                            reqs.len()
+                        };
+                        let reply = behavior(&rec, n);
+                        if !reply.delay.is_zero() {
+                            tokio::time::sleep(reply.delay).await;
                         }
+                        let mut resp = hyper::Response::builder().status(reply.status);
+                        for (k, v) in &reply.headers {
+                            resp = resp.header(k, v);
+                        }
+                        Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(reply.body))).unwrap())
                     }
-                }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         });
         Receiver {
             addr,
             state,
-            _stop: tx,
+            _accept: accept,
         }
     }
 
@@ -708,8 +751,7 @@ pub struct RawState {
 pub struct RawReceiver {
     pub addr: SocketAddr,
     pub state: Arc<RawState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _accept: AcceptLoop,
 }
 
 impl RawReceiver {
@@ -720,7 +762,6 @@ impl RawReceiver {
 
     /// On a listener of the caller's (e.g. a port the gateway already uses).
     pub fn start_on(std_listener: TcpListener) -> RawReceiver {
-        std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let state = Arc::new(RawState {
             requests: Mutex::new(vec![]),
@@ -731,34 +772,15 @@ impl RawReceiver {
                 bytes: raw_answer(200, &[], b"{}"),
             })),
         });
-        let (tx, mut stop) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        acc = listener.accept() => {
-                            let Ok((stream, _)) = acc else { continue };
-                            st.accepts.fetch_add(1, Ordering::SeqCst);
-                            tokio::spawn(serve_raw(stream, st.clone()));
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime here ends every connection task.
+        let accept = AcceptLoop::start(std_listener, move |stream| {
+            st.accepts.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve_raw(stream, st.clone()));
         });
         RawReceiver {
             addr,
             state,
-            stop: Some(tx),
-            thread: Some(thread),
+            _accept: accept,
         }
     }
 
@@ -781,17 +803,6 @@ impl RawReceiver {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
-    }
-}
-
-impl Drop for RawReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
