@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use hookgate::dedupe::{DedupeKey, DedupeStore, MemoryStore, Reservation};
-use hookgate::gateway::RouteTable;
+use hookgate::gateway::bench::RouteTable;
 use hookgate::verify::{self, Fynapse, Scheme};
 
 const T: i64 = 1_700_000_000;
@@ -137,7 +137,7 @@ fn routing(c: &mut Criterion) {
     for n in [1usize, 100] {
         let config =
             hookgate::config::from_yaml(&routes_yaml(n), "bench").unwrap_or_else(|e| panic!("{e}"));
-        let table = RouteTable::new(&config.routes);
+        let table = RouteTable::new(config.routes);
         let path = format!("/webhooks/sender-{}?x=1", n - 1);
         g.bench_function(BenchmarkId::new("find", format!("{n}_routes")), |b| {
             b.iter(|| table.find(Some("hooks.example.com"), &path).is_some())

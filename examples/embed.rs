@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hookgate::dedupe::MemoryStore;
 use hookgate::gateway::{Gateway, RequestCtx};
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -82,9 +81,7 @@ pub fn run(
     shutdown: Box<dyn ShutdownSignalWatch>,
 ) -> Result<(), String> {
     let config = hookgate::config::from_yaml(yaml, "embedded routes").map_err(|e| e.to_string())?;
-    let d = &config.dedupe;
-    let store = Arc::new(MemoryStore::new(d.max_entries, d.ttl, d.in_flight_timeout));
-    let hookgate = Arc::new(Gateway::new(&config, store));
+    let hookgate = Arc::new(Gateway::from_config(&config).map_err(|e| e.to_string())?);
     let mut server = Server::new_with_opt_and_conf(None, ServerConf::default());
     server.bootstrap();
     let mut svc =

@@ -14,14 +14,14 @@ use pingora::protocols::http::ServerSession;
 use crate::gateway::Gateway;
 
 /// The admin endpoints of one gateway.
-pub struct Admin {
+pub(crate) struct Admin {
     gateway: Arc<Gateway>,
     listeners: Vec<SocketAddr>,
 }
 
 impl Admin {
     /// Admin endpoints for `gateway`, whose public listeners are `listeners`.
-    pub fn new(gateway: Arc<Gateway>, listeners: Vec<SocketAddr>) -> Self {
+    pub(crate) fn new(gateway: Arc<Gateway>, listeners: Vec<SocketAddr>) -> Self {
         Admin { gateway, listeners }
     }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use hookgate::config::LogFormat;
 
 /// hookgate: verify webhook signatures, drop duplicates, forward clean
 /// deliveries byte for byte.
@@ -23,9 +24,9 @@ pub enum Command {
         /// (127.0.0.1:8080 → 127.0.0.1:3000, inline dev secret) is used.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Log format; overrides `server.log_format`.
-        #[arg(long, value_parser = ["human", "json"])]
-        log_format: Option<String>,
+        /// Log format (`human` or `json`); overrides `server.log_format`.
+        #[arg(long, value_parser = <LogFormat as std::str::FromStr>::from_str)]
+        log_format: Option<LogFormat>,
     },
     /// Validate a config and print its routes; exit 1 on error.
     Check {

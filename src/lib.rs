@@ -1,8 +1,8 @@
 //! hookgate: a webhook verifier gateway.
 //!
 //! It stands in front of an existing webhook receiver, reads each delivery
-//! whole, checks its HMAC signature and timestamp, drops duplicates, and
-//! forwards only clean requests, byte for byte.
+//! whole, checks its signature and timestamp, drops duplicates, and forwards
+//! only clean requests, byte for byte.
 //!
 //! The crate has layers that can be used apart:
 //!
@@ -13,7 +13,8 @@
 //! - [`config`]: the YAML routes file → a validated [`config::Config`].
 //! - [`gateway`]: the request path on Pingora; [`gateway::Gateway::handle`]
 //!   can be called from your own `ProxyHttp::request_filter`.
-//! - [`server`]: run a config as a server.
+//! - [`server`]: a config as a Pingora server, with its admin listener and
+//!   hot reload.
 //!
 //! ```
 //! use hookgate::verify::{self, Fynapse, Scheme};
@@ -33,11 +34,15 @@
 
 #![warn(missing_docs)]
 
-pub mod admin;
+mod admin;
 pub mod config;
 pub mod dedupe;
 pub mod gateway;
-pub mod metrics;
-pub mod reload;
+mod metrics;
+mod reason;
+mod reload;
 pub mod server;
 pub mod verify;
+
+pub use metrics::Metrics;
+pub use reason::{Reason, SenderNext};

@@ -6,8 +6,12 @@ mod cmd;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::Parser;
-use hookgate::config::{self, Config, ConfigError, PathMatch};
+use hookgate::config::{self, Config, ConfigError, LogFormat, PathMatch};
+use hookgate::gateway::Gateway;
+use hookgate::server::{self, StartError};
 
 use cli::{Cli, Command};
 
@@ -18,17 +22,16 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
     }
 }
 
-fn init_logs(json: bool) {
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
     }
 }
 
@@ -66,19 +69,14 @@ fn print_routes(c: &Config) {
 }
 
 /// Runs the gateway in the foreground; SIGHUP reloads the config file. In
-/// dev mode (no `--config`), a
-/// built-in receiver listens on the dev config's upstream, 127.0.0.1:3000,
-/// so the whole path works with no other service.
-fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), String> {
-    let store = hookgate::server::store_for(c).map_err(|e| e.to_string())?;
-    let gateway = std::sync::Arc::new(hookgate::gateway::Gateway::new(c, store));
-    let mut server =
-        hookgate::server::build_server(c, gateway.clone()).map_err(|e| e.to_string())?;
+/// dev mode (no `--config`), a built-in receiver listens on the dev
+/// config's upstream, 127.0.0.1:3000, so the whole path works with no other
+/// service.
+fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), StartError> {
+    let gateway = Arc::new(Gateway::from_config(c)?);
+    let mut server = server::build(c, gateway.clone())?;
     if let Some(path) = path {
-        let reloader = hookgate::reload::Reloader::new(path.to_path_buf(), gateway, c.clone());
-        server.add_service(pingora::services::background::background_service(
-            "reload", reloader,
-        ));
+        server::watch_reload(&mut server, path.to_path_buf(), gateway, c.clone());
     } else {
         let addr = "127.0.0.1:3000";
         if std::net::TcpListener::bind(addr).is_ok() {
@@ -99,36 +97,53 @@ fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), String> {
     server.run_forever()
 }
 
-fn fail(e: impl std::fmt::Display) -> ExitCode {
+/// How a subcommand ended, as the shell sees it.
+enum Exit {
+    /// Everything as expected: 0.
+    Success,
+    /// The command ran and found a problem (a refused config, a rejected
+    /// delivery, a demo case that misbehaved): 1.
+    Failure,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        match e {
+            Exit::Success => ExitCode::SUCCESS,
+            Exit::Failure => ExitCode::FAILURE,
+        }
+    }
+}
+
+impl From<bool> for Exit {
+    fn from(ok: bool) -> Self {
+        if ok {
+            Exit::Success
+        } else {
+            Exit::Failure
+        }
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> Exit {
     eprintln!("hookgate: {e}");
-    ExitCode::FAILURE
+    Exit::Failure
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Sign(args) => match cmd::sign::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        },
-        Command::Send(args) => match cmd::send::run(&args) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => fail(e),
-        },
-        Command::Demo => match cmd::demo::run() {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => fail(e),
-        },
+    let exit = match cli.command {
+        Command::Sign(args) => cmd::sign::run(&args).map_or_else(fail, |()| Exit::Success),
+        Command::Send(args) => cmd::send::run(&args).map_or_else(fail, Exit::from),
+        Command::Demo => cmd::demo::run().map_or_else(fail, Exit::from),
         Command::Check { config } => match load(config.as_deref()) {
             Ok(c) => {
                 print_routes(&c);
-                ExitCode::SUCCESS
+                Exit::Success
             }
             Err(e) => {
                 eprintln!("{e}");
-                ExitCode::FAILURE
+                Exit::Failure
             }
         },
         Command::Run { config, log_format } => {
@@ -139,20 +154,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let json = match log_format.as_deref() {
-                Some(f) => f == "json",
-                None => c.server.log_format == hookgate::config::LogFormat::Json,
-            };
-            init_logs(json);
+            init_logs(log_format.unwrap_or(c.server.log_format));
             for w in &c.warnings {
                 tracing::warn!("{w}");
             }
             let listen: Vec<String> = c.server.listen.iter().map(|a| a.to_string()).collect();
             tracing::info!(listen = %listen.join(","), routes = c.routes.len(), "hookgate starting");
-            match run(&c, config.as_deref()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
+            run(&c, config.as_deref()).map_or_else(fail, |()| Exit::Success)
         }
-    }
+    };
+    exit.into()
 }

@@ -19,25 +19,25 @@ const BUCKETS: &[f64] = &[
 pub struct Metrics {
     registry: Registry,
     /// `hookgate_requests_total{route,outcome,reason}`.
-    pub requests: IntCounterVec,
+    pub(crate) requests: IntCounterVec,
     /// `hookgate_duplicates_total{route}`: deliveries answered as duplicates.
-    pub duplicates: IntCounterVec,
+    pub(crate) duplicates: IntCounterVec,
     /// `hookgate_upstream_responses_total{route,class}`: `2xx`…`5xx`, or
     /// `error` (unreachable) and `timeout`.
-    pub upstream: IntCounterVec,
+    pub(crate) upstream: IntCounterVec,
     /// `hookgate_inflight_reservations{route}`: keys reserved and not settled.
-    pub inflight: IntGaugeVec,
+    pub(crate) inflight: IntGaugeVec,
     /// `hookgate_dedupe_entries`: keys the store holds (set at scrape).
-    pub dedupe_entries: IntGauge,
+    pub(crate) dedupe_entries: IntGauge,
     /// `hookgate_dedupe_errors_total{route,policy}`: store failures, by what
     /// was done about them (`fail_closed`, `fail_open`).
-    pub dedupe_errors: IntCounterVec,
+    pub(crate) dedupe_errors: IntCounterVec,
     /// `hookgate_request_duration_seconds{route}`: whole request, as hookgate saw it.
-    pub request_seconds: HistogramVec,
+    pub(crate) request_seconds: HistogramVec,
     /// `hookgate_upstream_duration_seconds{route}`: until the upstream's answer header.
-    pub upstream_seconds: HistogramVec,
+    pub(crate) upstream_seconds: HistogramVec,
     /// `hookgate_config_reloads_total{result}`: `ok` or `refused`.
-    pub reloads: IntCounterVec,
+    pub(crate) reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -119,6 +119,33 @@ impl Metrics {
         }
     }
 
+    /// Counts one finished request (`logging` calls it once per request).
+    pub(crate) fn record_request(
+        &self,
+        route: &str,
+        outcome: &str,
+        reason: &str,
+        elapsed: std::time::Duration,
+    ) {
+        self.requests
+            .with_label_values(&[route, outcome, reason])
+            .inc();
+        self.request_seconds
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        if outcome == crate::gateway::Settled::Duplicate.label() {
+            self.duplicates.with_label_values(&[route]).inc();
+        }
+    }
+
+    /// Counts one upstream exchange by the class of its answer.
+    pub(crate) fn record_upstream(&self, route: &str, class: &str, elapsed: std::time::Duration) {
+        self.upstream.with_label_values(&[route, class]).inc();
+        self.upstream_seconds
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
     /// The registry in Prometheus text format.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -142,7 +169,7 @@ fn unreachable_metric<T>(name: &str) -> T {
 }
 
 /// The status class label of an upstream status.
-pub fn status_class(status: u16) -> &'static str {
+pub(crate) fn status_class(status: u16) -> &'static str {
     match status {
         100..=199 => "1xx",
         200..=299 => "2xx",

@@ -16,7 +16,7 @@ use crate::gateway::Gateway;
 
 /// Reloads `path` into `gateway` on SIGHUP. Run it as a Pingora background
 /// service next to the gateway.
-pub struct Reloader {
+pub(crate) struct Reloader {
     path: PathBuf,
     gateway: Arc<Gateway>,
     running: Mutex<Config>,
@@ -24,7 +24,7 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader for the gateway started from `running`, read from `path`.
-    pub fn new(path: PathBuf, gateway: Arc<Gateway>, running: Config) -> Self {
+    pub(crate) fn new(path: PathBuf, gateway: Arc<Gateway>, running: Config) -> Self {
         Reloader {
             path,
             gateway,
@@ -34,7 +34,7 @@ impl Reloader {
 
     /// Reads, validates and applies the file once. Returns whether it was
     /// applied.
-    pub fn reload(&self) -> bool {
+    pub(crate) fn reload(&self) -> bool {
         let metrics = self.gateway.metrics();
         let new = match config::load(&self.path) {
             Ok(c) => c,

@@ -1,8 +1,14 @@
-//! Running a [`Config`] as a Pingora server: in the foreground for the
-//! binary ([`run`]), or on a thread that can be stopped ([`spawn`]) for tests,
-//! `hookgate demo` and embedders.
+//! A [`Config`] as a Pingora server: the gateway service on the public
+//! listeners, the admin listener, and hot reload ([`build`],
+//! [`watch_reload`]); and a server on a thread that can be stopped
+//! ([`spawn`], [`spawn_server`]) for tests, `hookgate demo` and embedders.
+//!
+//! The binary, `demo`, the tests and the embedding example all assemble a
+//! server the same way: [`Gateway::from_config`] (or [`Gateway::new`] with
+//! a store of your own), then [`build`].
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,72 +19,62 @@ use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::sync::Notify;
 
 use crate::admin::Admin;
-use crate::config::{Backend, Config};
-use crate::dedupe::{DedupeStore, MemoryStore, RedisOptions, RedisStore};
+use crate::config::Config;
+use crate::dedupe::StoreError;
 use crate::gateway::{Gateway, GatewayProxy};
+use crate::reload::Reloader;
 
 /// Why a server could not start.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
-
-/// The dedupe store a config asks for. A Redis store connects lazily, on
-/// the first request, so this needs no runtime and no reachable Redis.
-pub fn store_for(config: &Config) -> Result<Arc<dyn DedupeStore>, StartError> {
-    let d = &config.dedupe;
-    match &d.backend {
-        Backend::Memory => Ok(Arc::new(MemoryStore::new(
-            d.max_entries,
-            d.ttl,
-            d.in_flight_timeout,
-        ))),
-        Backend::Redis {
-            url,
-            prefix,
-            timeout,
-            connections,
-            on_error: _,
-        } => {
-            let store = RedisStore::new(RedisOptions {
-                url: url.clone(),
-                prefix: prefix.clone(),
-                timeout: *timeout,
-                connections: *connections,
-                ttl: d.ttl,
-                in_flight_timeout: d.in_flight_timeout,
-            })
-            .map_err(|e| StartError(e.to_string()))?;
-            Ok(Arc::new(store))
-        }
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener's address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// TLS could not be set up on a listener.
+    #[error("TLS on {addr}: {message}")]
+    Tls {
+        /// The listener.
+        addr: SocketAddr,
+        /// Pingora's words.
+        message: String,
+    },
+    /// The dedupe store could not be built from the config.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server thread could not be started.
+    #[error("cannot start the server thread: {0}")]
+    Thread(std::io::Error),
+    /// A listener did not accept connections in time.
+    #[error("nothing listening on {0}")]
+    NotListening(SocketAddr),
 }
 
 /// Pingora refuses nothing when a listener cannot bind: it logs and runs
 /// without it. Bind each address once first, so a taken port is an error.
 fn check_bindable(addrs: &[SocketAddr]) -> Result<(), StartError> {
-    for a in addrs {
-        TcpListener::bind(a).map_err(|e| StartError(format!("cannot listen on {a}: {e}")))?;
+    for &addr in addrs {
+        TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
     }
     Ok(())
 }
 
-/// A Pingora server with the gateway service on `config`'s listeners,
-/// bootstrapped and ready to `run`. Add your own services before running it.
-pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
-    check_bindable(&config.server.listen)?;
-    if let Some(admin) = config.server.admin {
+/// A Pingora server with `gateway` on `config`'s listeners (and its admin
+/// listener, if any), bootstrapped and ready to run. Add your own services
+/// before running it.
+pub fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
+    let s = &config.server;
+    check_bindable(&s.listen)?;
+    if let Some(admin) = s.admin {
         check_bindable(&[admin])?;
     }
     let conf = ServerConf {
-        threads: config.server.threads,
-        grace_period_seconds: Some(config.server.grace_period.as_secs()),
+        threads: s.threads,
+        grace_period_seconds: Some(s.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
@@ -89,18 +85,21 @@ pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, St
         GatewayProxy::new(gateway.clone()),
         "hookgate",
     );
-    for addr in &config.server.listen {
-        match &config.server.tls {
+    for addr in &s.listen {
+        match &s.tls {
             Some(tls) => svc
                 .add_tls(&addr.to_string(), &tls.cert, &tls.key)
-                .map_err(|e| StartError(format!("TLS on {addr}: {e}")))?,
+                .map_err(|e| StartError::Tls {
+                    addr: *addr,
+                    message: e.to_string(),
+                })?,
             None => svc.add_tcp(&addr.to_string()),
         }
     }
-    svc.threads = Some(config.server.threads);
+    svc.threads = Some(s.threads);
     server.add_service(svc);
-    if let Some(admin) = config.server.admin {
-        let app = Admin::new(gateway, config.server.listen.clone());
+    if let Some(admin) = s.admin {
+        let app = Admin::new(gateway, s.listen.clone());
         let mut svc = pingora::services::listening::Service::new("hookgate admin".to_string(), app);
         svc.add_tcp(&admin.to_string());
         svc.threads = Some(1);
@@ -109,13 +108,14 @@ pub fn build_server(config: &Config, gateway: Arc<Gateway>) -> Result<Server, St
     Ok(server)
 }
 
-/// Runs the gateway in the foreground until SIGTERM (graceful, within
-/// `server.grace_period`) or SIGINT (at once). Does not return on success.
-pub fn run(config: &Config) -> Result<(), StartError> {
-    let store = store_for(config)?;
-    let gateway = Arc::new(Gateway::new(config, store));
-    let server = build_server(config, gateway)?;
-    server.run_forever()
+/// Reloads `path` into `gateway` on every SIGHUP, for the life of `server`.
+/// `running` is the config the gateway started from; a reload that changes
+/// settings only a restart applies says so in the log.
+pub fn watch_reload(server: &mut Server, path: PathBuf, gateway: Arc<Gateway>, running: Config) {
+    let reloader = Reloader::new(path, gateway, running);
+    server.add_service(pingora::services::background::background_service(
+        "reload", reloader,
+    ));
 }
 
 /// A server running on its own thread; stopped when dropped.
@@ -128,7 +128,7 @@ pub struct RunningServer {
 pub struct RunningGateway {
     /// The server.
     pub server: RunningServer,
-    /// The gateway, to inspect its store.
+    /// The gateway, to inspect its store and metrics.
     pub gateway: Arc<Gateway>,
     /// The first listen address.
     pub addr: SocketAddr,
@@ -149,7 +149,7 @@ pub fn wait_listening(addr: SocketAddr, limit: Duration) -> Result<(), StartErro
     let deadline = Instant::now() + limit;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline {
-            return Err(StartError(format!("nothing listening on {addr}")));
+            return Err(StartError::NotListening(addr));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -169,7 +169,7 @@ pub fn spawn_server(server: Server, ready: &[SocketAddr]) -> Result<RunningServe
                 shutdown_signal: Box::new(watch),
             })
         })
-        .map_err(|e| StartError(format!("cannot start thread: {e}")))?;
+        .map_err(StartError::Thread)?;
     let running = RunningServer {
         stop,
         thread: Some(thread),
@@ -180,16 +180,12 @@ pub fn spawn_server(server: Server, ready: &[SocketAddr]) -> Result<RunningServe
     Ok(running)
 }
 
-/// Starts `config` on a background thread with `store`, and waits until its
-/// first listener accepts connections.
-pub fn spawn(config: &Config, store: Arc<dyn DedupeStore>) -> Result<RunningGateway, StartError> {
-    let gateway = Arc::new(Gateway::new(config, store));
-    let server = build_server(config, gateway.clone())?;
-    let addr = *config
-        .server
-        .listen
-        .first()
-        .ok_or_else(|| StartError("no listen address".into()))?;
+/// Starts `gateway` on `config`'s listeners on a background thread, and
+/// waits until its first listener accepts connections.
+pub fn spawn(config: &Config, gateway: Arc<Gateway>) -> Result<RunningGateway, StartError> {
+    let server = build(config, gateway.clone())?;
+    // The config layer always provides at least one listener.
+    let addr = config.server.listen[0];
     let server = spawn_server(server, &[addr])?;
     Ok(RunningGateway {
         server,

@@ -11,6 +11,7 @@
 
 mod common;
 
+use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -340,9 +341,12 @@ fn thousands_of_concurrent_first_deliveries_are_each_forwarded_once() {
     let rx = Receiver::start();
     // A generous upstream timeout: this test is about counting, and a
     // loaded machine must not turn a slow answer into a 504 and a retry.
-    let yaml = config_yaml(free_port(), &rx.url("/h"), "", "")
-        .replace("connect_timeout: 1s", "connect_timeout: 10s")
-        .replace("timeout: 2s", "timeout: 60s");
+    let yaml = TestConfig::fynapse(free_port(), &rx.url("/h"))
+        .with(
+            "upstream",
+            json!({ "url": rx.url("/h"), "connect_timeout": "10s", "timeout": "60s" }),
+        )
+        .yaml();
     let gw = start_gateway(&yaml);
     let n = burst_size();
     let body = event_body("evt-burst", 300);

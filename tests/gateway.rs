@@ -3,6 +3,7 @@
 
 mod common;
 
+use serde_json::json;
 use std::time::Duration;
 
 use common::*;
@@ -503,11 +504,10 @@ fn upstream_closing_without_an_answer_is_502() {
 
 #[test]
 fn monitor_mode_forwards_failures_marked_unverified() {
-    let yaml = config_yaml(free_port(), "http://127.0.0.1:1/unused", "", "");
     let rx = Receiver::start();
-    let yaml = yaml
-        .replace("tolerance: 5m", "tolerance: 5m\n      enforce: false")
-        .replace("http://127.0.0.1:1/unused", &rx.url("/m"));
+    let mut config = TestConfig::fynapse(free_port(), &rx.url("/m"));
+    config.routes[0]["verify"]["enforce"] = json!(false);
+    let yaml = config.yaml();
     let gw = start_gateway(&yaml);
     let body = event_body("evt-monitor", 100);
     let mut h = signed_headers(&body, "mon");

@@ -9,6 +9,7 @@
 
 mod common;
 
+use serde_json::json;
 use std::time::Duration;
 
 use common::*;
@@ -388,8 +389,9 @@ fn path_tricks_match_only_what_they_should() {
 #[test]
 fn a_flood_of_unique_keys_keeps_the_cache_within_max_entries() {
     let rx = Receiver::start();
-    let yaml = config_yaml(free_port(), &rx.url("/h"), "", "")
-        .replace("max_entries: 10000", "max_entries: 100");
+    let yaml = TestConfig::fynapse(free_port(), &rx.url("/h"))
+        .dedupe_with("max_entries", json!(100))
+        .yaml();
     let gw = start_gateway(&yaml);
     let store = gw.gateway.store().clone();
     let rt = tokio::runtime::Builder::new_current_thread()

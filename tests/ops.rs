@@ -3,6 +3,7 @@
 
 mod common;
 
+use serde_json::json;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,10 +35,9 @@ fn metrics_count_a_known_mix_exactly() {
         }
     });
     let admin = free_port();
-    let yaml = config_yaml(free_port(), &rx.url("/in"), "", "").replace(
-        "server:\n",
-        &format!("server:\n  admin: \"127.0.0.1:{admin}\"\n"),
-    );
+    let yaml = TestConfig::fynapse(free_port(), &rx.url("/in"))
+        .server_with("admin", json!(format!("127.0.0.1:{admin}")))
+        .yaml();
     let gw = start_gateway(&yaml);
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
 
@@ -170,10 +170,9 @@ fn sighup_reloads_a_valid_file_and_refuses_an_invalid_one_without_dropping_traff
     let port = free_port();
     let admin = free_port();
     let admin_addr: std::net::SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
-    let base = config_yaml(port, &rx.url("/in"), "", "").replace(
-        "server:\n",
-        &format!("server:\n  admin: \"127.0.0.1:{admin}\"\n"),
-    );
+    let base_config = TestConfig::fynapse(port, &rx.url("/in"))
+        .server_with("admin", json!(format!("127.0.0.1:{admin}")));
+    let base = base_config.yaml();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hookgate.yaml");
     std::fs::write(&path, &base).unwrap();
@@ -225,7 +224,9 @@ fn sighup_reloads_a_valid_file_and_refuses_an_invalid_one_without_dropping_traff
 
     // An invalid file is refused; the old config keeps serving.
     progress(3);
-    std::fs::write(&path, base.replace("scheme: fynapse", "scheme: nonsense")).unwrap();
+    let mut nonsense = base_config.clone();
+    nonsense.routes[0]["verify"]["scheme"] = json!("nonsense");
+    std::fs::write(&path, nonsense.yaml()).unwrap();
     gw.signal("-HUP");
     wait_for(&|| reloads("refused") == 1.0);
     assert_eq!(
@@ -234,18 +235,13 @@ fn sighup_reloads_a_valid_file_and_refuses_an_invalid_one_without_dropping_traff
     );
 
     // A valid file with a new route is swapped in.
-    let more = format!(
-        "  - name: added\n    path: /webhooks/added\n    upstream: {{ url: \"{}\" }}\n    verify: {{ scheme: fynapse, secrets: [ {{ value: {SECRET} }} ] }}\n",
-        rx.url("/added")
-    );
-    std::fs::write(
-        &path,
-        config_yaml(port, &rx.url("/in"), "", &more).replace(
-            "server:\n",
-            &format!("server:\n  admin: \"127.0.0.1:{admin}\"\n"),
-        ),
-    )
-    .unwrap();
+    let added = base_config.clone().route(json!({
+        "name": "added",
+        "path": "/webhooks/added",
+        "upstream": { "url": rx.url("/added") },
+        "verify": { "scheme": "fynapse", "secrets": [ { "value": SECRET } ] }
+    }));
+    std::fs::write(&path, added.yaml()).unwrap();
     progress(3);
     gw.signal("-HUP");
     wait_for(&|| reloads("ok") == 1.0);
@@ -356,14 +352,12 @@ fn tls_termination_with_a_real_tls_client() {
     let certs = tls::make();
     let rx = Receiver::start();
     let port = free_port();
-    let yaml = config_yaml(port, &rx.url("/in"), "", "").replace(
-        "server:\n",
-        &format!(
-            "server:\n  tls: {{ cert: \"{}\", key: \"{}\" }}\n",
-            certs.path("cert.pem"),
-            certs.path("key.pem")
-        ),
-    );
+    let yaml = TestConfig::fynapse(port, &rx.url("/in"))
+        .server_with(
+            "tls",
+            json!({ "cert": certs.path("cert.pem"), "key": certs.path("key.pem") }),
+        )
+        .yaml();
     let gw = start_gateway(&yaml);
     let body = event_body("tls", 300);
     let mut h = signed_headers(&body, "tls-1");
@@ -394,22 +388,18 @@ fn https_upstream_verified_with_a_route_ca_file() {
     let rx = Receiver::start();
     // The https upstream: a second hookgate with a TLS listener, in front of the receiver.
     let inner_port = free_port();
-    let inner = start_gateway(&config_yaml(inner_port, &rx.url("/in"), "", "").replace(
-        "server:\n",
-        &format!(
-            "server:\n  tls: {{ cert: \"{}\", key: \"{}\" }}\n",
-            certs.path("cert.pem"),
-            certs.path("key.pem")
-        ),
-    ));
-    let upstream = format!("https://localhost:{inner_port}/webhooks/fynapse");
-    let with_ca = config_yaml(free_port(), &upstream, "", "").replace(
-        "      connect_timeout: 1s",
-        &format!(
-            "      ca: \"{}\"\n      connect_timeout: 1s",
-            certs.path("ca.pem")
-        ),
+    let inner = start_gateway(
+        &TestConfig::fynapse(inner_port, &rx.url("/in"))
+            .server_with(
+                "tls",
+                json!({ "cert": certs.path("cert.pem"), "key": certs.path("key.pem") }),
+            )
+            .yaml(),
     );
+    let upstream = format!("https://localhost:{inner_port}/webhooks/fynapse");
+    let mut with_ca = TestConfig::fynapse(free_port(), &upstream);
+    with_ca.routes[0]["upstream"]["ca"] = json!(certs.path("ca.pem"));
+    let with_ca = with_ca.yaml();
     let outer = start_gateway(&with_ca);
     let body = event_body("https-up", 300);
     let r = deliver(outer.addr, &body, "up-1");
@@ -432,27 +422,21 @@ fn bad_tls_files_are_config_errors() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap();
-    let yaml = config_yaml(free_port(), "http://127.0.0.1:9/x", "", "").replace(
-        "server:\n",
-        &format!(
-            "server:\n  tls: {{ cert: \"{0}\", key: \"{0}\" }}\n",
-            junk.display()
-        ),
-    );
+    let junk = junk.display().to_string();
+    let yaml = TestConfig::fynapse(free_port(), "http://127.0.0.1:9/x")
+        .server_with("tls", json!({ "cert": junk, "key": junk }))
+        .yaml();
+    let tls_line = 1 + yaml.lines().position(|l| l.contains("\"tls\"")).unwrap();
     let err = hookgate::config::from_yaml(&yaml, "t.yaml")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("line 3") && err.contains("server.tls"),
+        err.contains(&format!("line {tls_line}")) && err.contains("server.tls"),
         "{err}"
     );
-    let yaml = config_yaml(free_port(), "https://localhost:9/x", "", "").replace(
-        "      connect_timeout: 1s",
-        &format!(
-            "      ca: \"{}\"\n      connect_timeout: 1s",
-            junk.display()
-        ),
-    );
+    let mut config = TestConfig::fynapse(free_port(), "https://localhost:9/x");
+    config.routes[0]["upstream"]["ca"] = json!(junk);
+    let yaml = config.yaml();
     let err = hookgate::config::from_yaml(&yaml, "t.yaml")
         .unwrap_err()
         .to_string();

@@ -7,6 +7,7 @@
 
 mod common;
 
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,22 +19,35 @@ use hookgate::server::RunningGateway;
 const PREFIX: &str = "hgtest:";
 
 /// A `dedupe:` block on `redis` with `on_error` and `in_flight_timeout`.
-fn redis_dedupe(redis: &RedisServer, on_error: &str, in_flight: &str) -> String {
-    format!(
-        "  backend: redis\n  ttl: 1h\n  in_flight_timeout: {in_flight}\n  redis:\n    url: {}\n    prefix: \"{PREFIX}\"\n    timeout: 500ms\n    connections: 2\n    on_error: {on_error}\n",
-        redis.url()
-    )
+fn redis_dedupe(redis: &RedisServer, on_error: &str, in_flight: &str) -> serde_json::Value {
+    json!({
+        "backend": "redis",
+        "ttl": "1h",
+        "in_flight_timeout": in_flight,
+        "redis": {
+            "url": redis.url(),
+            "prefix": PREFIX,
+            "timeout": "500ms",
+            "connections": 2,
+            "on_error": on_error
+        }
+    })
+}
+
+/// The standard config on `rx`, deduping in `redis`.
+fn redis_config(port: u16, rx: &Receiver, dedupe: serde_json::Value) -> String {
+    let mut c = TestConfig::fynapse(port, &rx.url("/hooks/balances"));
+    c.dedupe = dedupe;
+    c.yaml()
 }
 
 /// One gateway replica on `redis`, forwarding to `rx`, built like
 /// `hookgate run` builds it (`server::store_for`).
 fn replica(redis: &RedisServer, rx: &Receiver, on_error: &str) -> RunningGateway {
-    start_gateway_with_configured_store(&config_yaml_with_dedupe(
+    start_gateway_with_configured_store(&redis_config(
         free_port(),
-        &rx.url("/hooks/balances"),
-        "",
-        "",
-        &redis_dedupe(redis, on_error, "30s"),
+        rx,
+        redis_dedupe(redis, on_error, "30s"),
     ))
 }
 
@@ -51,11 +65,19 @@ fn store(redis: &RedisServer, ttl: Duration, in_flight_timeout: Duration) -> Red
 
 /// `hookgate_dedupe_errors_total{route="fynapse",policy}` of a replica.
 fn dedupe_errors(gw: &RunningGateway, policy: &str) -> u64 {
-    gw.gateway
-        .metrics()
-        .dedupe_errors
-        .with_label_values(&["fynapse", policy])
-        .get()
+    metric(
+        &gw.gateway.metrics().encode(),
+        &format!("hookgate_dedupe_errors_total{{policy=\"{policy}\",route=\"fynapse\"}}"),
+    )
+}
+
+/// The value of the series `name{labels}` in a Prometheus text page, 0
+/// when absent.
+fn metric(page: &[u8], series: &str) -> u64 {
+    String::from_utf8_lossy(page)
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn key(k: &str) -> DedupeKey {
@@ -263,15 +285,7 @@ fn in_flight_reservation_expires_across_replicas() {
         },
         ..Reply::status(200)
     });
-    let yaml = |port| {
-        config_yaml_with_dedupe(
-            port,
-            &rx.url("/hooks/balances"),
-            "",
-            "",
-            &redis_dedupe(&redis, "fail_closed", "800ms"),
-        )
-    };
+    let yaml = |port| redis_config(port, &rx, redis_dedupe(&redis, "fail_closed", "800ms"));
     let a = start_gateway_with_configured_store(&yaml(free_port()));
     let b = start_gateway_with_configured_store(&yaml(free_port()));
     let body = event_body("evt-exp", 200);
@@ -306,7 +320,7 @@ async fn store_layout_and_lifetimes() {
         panic!()
     };
     let v = redis.get(&redis_key("a")).unwrap();
-    assert_eq!(v, format!("f:{:032x}", t.0));
+    assert_eq!(v, format!("f:{:032x}", t.as_u128()));
     let pttl = redis.pttl(&redis_key("a"));
     assert!(
         (59_000..=60_000).contains(&pttl),
@@ -347,7 +361,7 @@ async fn store_stale_token_cannot_settle_or_release_a_newer_reservation() {
     let Ok(Reservation::Acquired(new)) = b.reserve(key("k")).await else {
         panic!("an expired reservation must be reacquirable")
     };
-    let newer = format!("f:{:032x}", new.0);
+    let newer = format!("f:{:032x}", new.as_u128());
 
     a.release(key("k"), old).await.unwrap();
     assert_eq!(redis.get(&redis_key("k")), Some(newer.clone()));
@@ -444,7 +458,7 @@ async fn store_unreachable_is_a_bounded_error_then_connects_when_redis_is_back()
     );
     // (Another key: a settle puts its key in the local layer, as the
     // upstream is taken to have answered 2xx.)
-    let token = hookgate::dedupe::Token(1);
+    let token = hookgate::dedupe::Token::unique();
     assert!(s.settle(key("other"), token).await.is_err());
     assert!(s.release(key("other"), token).await.is_err());
 

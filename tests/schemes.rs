@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use hookgate::verify::{self, Scheme};
+use serde_json::json;
 
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -235,8 +236,9 @@ fn standard_webhooks_official_vector_through_the_gateway() {
 
 #[test]
 fn tolerance_on_a_scheme_without_timestamp_is_a_config_error() {
-    let yaml = config_yaml(free_port(), "http://127.0.0.1:9/x", "", "")
-        .replace("scheme: fynapse", "scheme: github");
+    let mut config = TestConfig::fynapse(free_port(), "http://127.0.0.1:9/x");
+    config.routes[0]["verify"]["scheme"] = json!("github");
+    let yaml = config.yaml();
     let err = hookgate::config::from_yaml(&yaml, "t.yaml")
         .unwrap_err()
         .to_string();

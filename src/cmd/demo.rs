@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hookgate::gateway::Gateway;
@@ -51,15 +50,47 @@ struct Case {
     expect_forwarded: bool,
 }
 
+const CASES: [Case; 5] = [
+    Case {
+        name: "valid",
+        sent: "signed, new Idempotency-Key",
+        expect_status: 200,
+        expect_forwarded: true,
+    },
+    Case {
+        name: "duplicate",
+        sent: "same key again, signed anew",
+        expect_status: 200,
+        expect_forwarded: false,
+    },
+    Case {
+        name: "tampered",
+        sent: "body changed after signing",
+        expect_status: 401,
+        expect_forwarded: false,
+    },
+    Case {
+        name: "stale",
+        sent: "signed 10 minutes ago",
+        expect_status: 401,
+        expect_forwarded: false,
+    },
+    Case {
+        name: "unsigned",
+        sent: "no Webhook-Signature",
+        expect_status: 401,
+        expect_forwarded: false,
+    },
+];
+
 /// Runs the demo; returns whether every case behaved as expected.
 pub fn run() -> Result<bool, String> {
     let gw_addr = free_addr()?;
     let rx_addr = free_addr()?;
     let yaml = config(gw_addr, rx_addr);
     let c = hookgate::config::from_yaml(&yaml, "demo").map_err(|e| e.to_string())?;
-    let store = server::store_for(&c).map_err(|e| e.to_string())?;
-    let gateway = Arc::new(Gateway::new(&c, store));
-    let mut srv = server::build_server(&c, gateway).map_err(|e| e.to_string())?;
+    let gateway = Arc::new(Gateway::from_config(&c).map_err(|e| e.to_string())?);
+    let mut srv = server::build(&c, gateway).map_err(|e| e.to_string())?;
     let receiver = DevReceiver::new(false);
     let mut rx_svc = Service::new("demo receiver".to_string(), receiver.clone());
     rx_svc.add_tcp(&rx_addr.to_string());
@@ -75,83 +106,22 @@ pub fn run() -> Result<bool, String> {
         .map_err(|e| e.to_string())?;
     let client = Client::new(&format!("http://{gw_addr}/webhooks/fynapse"))?;
     let signer = Signer::from_args(Some("fynapse"), Some(SECRET), None, None)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = hookgate::verify::unix_now();
     let body = br#"{"event_id":"a3efc743-ac6c-463b-aa19-4dd9c45b5b96","event_type":"balance.extracted","data":{"balances":[]}}"#;
     let key = format!("demo-{}", uuid::Uuid::new_v4().simple());
 
-    let cases = [
-        Case {
-            name: "valid",
-            sent: "signed, new Idempotency-Key",
-            expect_status: 200,
-            expect_forwarded: true,
-        },
-        Case {
-            name: "duplicate",
-            sent: "same key again, signed anew",
-            expect_status: 200,
-            expect_forwarded: false,
-        },
-        Case {
-            name: "tampered",
-            sent: "body changed after signing",
-            expect_status: 401,
-            expect_forwarded: false,
-        },
-        Case {
-            name: "stale",
-            sent: "signed 10 minutes ago",
-            expect_status: 401,
-            expect_forwarded: false,
-        },
-        Case {
-            name: "unsigned",
-            sent: "no Webhook-Signature",
-            expect_status: 401,
-            expect_forwarded: false,
-        },
-    ];
     println!(
         "{:<10} {:<30} {:>6}  {:<22} {:<14} OK",
         "CASE", "SENT", "STATUS", "ANSWER", "RECEIVER SAW"
     );
     let mut all_ok = true;
-    for (i, case) in cases.iter().enumerate() {
+    for (i, case) in CASES.iter().enumerate() {
         let k = if case.name == "duplicate" {
             key.clone()
         } else {
             format!("{key}-{i}")
         };
-        let (headers, payload): (Vec<(String, String)>, Vec<u8>) = match case.name {
-            "tampered" => {
-                let h = delivery_headers(&signer, body, now, &k);
-                (
-                    h,
-                    body.iter()
-                        .copied()
-                        .map(|b| if b == b'[' { b'{' } else { b })
-                        .collect(),
-                )
-            }
-            "stale" => (
-                delivery_headers(&signer, body, now - 600, &k),
-                body.to_vec(),
-            ),
-            "unsigned" => (
-                delivery_headers(&signer, body, now, &k)
-                    .into_iter()
-                    .filter(|(n, _)| !n.eq_ignore_ascii_case("webhook-signature"))
-                    .collect(),
-                body.to_vec(),
-            ),
-            "valid" => (delivery_headers(&signer, body, now, &key), body.to_vec()),
-            _ => (
-                delivery_headers(&signer, body, now + 1, &key),
-                body.to_vec(),
-            ),
-        };
+        let (headers, payload) = request_for(case, &signer, body, now, &key, &k);
         let before = receiver.seen().len();
         let sent = rt.block_on(client.post(&headers, Bytes::from(payload)))?;
         let forwarded = receiver.seen().len() > before;
@@ -184,4 +154,38 @@ pub fn run() -> Result<bool, String> {
     );
     running.stop();
     Ok(all_ok)
+}
+
+/// The headers and body a case sends: `key` is the delivery's own key
+/// (valid, duplicate), `k` a fresh one for the cases that must not touch it.
+fn request_for(
+    case: &Case,
+    signer: &Signer,
+    body: &[u8],
+    now: i64,
+    key: &str,
+    k: &str,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    match case.name {
+        "tampered" => {
+            let h = delivery_headers(signer, body, now, k);
+            (
+                h,
+                body.iter()
+                    .copied()
+                    .map(|b| if b == b'[' { b'{' } else { b })
+                    .collect(),
+            )
+        }
+        "stale" => (delivery_headers(signer, body, now - 600, k), body.to_vec()),
+        "unsigned" => (
+            delivery_headers(signer, body, now, k)
+                .into_iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case("webhook-signature"))
+                .collect(),
+            body.to_vec(),
+        ),
+        "valid" => (delivery_headers(signer, body, now, key), body.to_vec()),
+        _ => (delivery_headers(signer, body, now + 1, key), body.to_vec()),
+    }
 }

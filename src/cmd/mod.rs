@@ -6,13 +6,6 @@ pub mod receiver;
 pub mod send;
 pub mod sign;
 
-/// Now, in Unix seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// A body from a file, or from standard input.
 pub fn read_body(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
     match path {

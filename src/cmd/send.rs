@@ -194,8 +194,12 @@ pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
     println!("POST {}  Idempotency-Key: {key}", a.url);
     let mut all_2xx = true;
     for n in 1..=a.repeat.max(1) {
-        let headers =
-            delivery_headers(&signer, &body, a.timestamp.unwrap_or_else(super::now), &key);
+        let headers = delivery_headers(
+            &signer,
+            &body,
+            a.timestamp.unwrap_or_else(hookgate::verify::unix_now),
+            &key,
+        );
         let sent = rt.block_on(client.post(&headers, body.clone()))?;
         all_2xx &= (200..300).contains(&sent.status);
         println!("{}", describe(n, &sent));

@@ -108,7 +108,11 @@ pub fn run(a: &crate::cli::SignArgs) -> Result<(), String> {
         a.id.clone()
             .unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
     signer.check_id(&id)?;
-    for (k, v) in signer.headers(&body, a.timestamp.unwrap_or_else(super::now), &id) {
+    for (k, v) in signer.headers(
+        &body,
+        a.timestamp.unwrap_or_else(hookgate::verify::unix_now),
+        &id,
+    ) {
         println!("{k}: {v}");
     }
     Ok(())

@@ -1,16 +1,27 @@
 //! The config file exactly as written: serde structs that mirror the YAML.
 //!
-//! Every struct refuses unknown keys. Values whose meaning is checked after
-//! parsing (names, paths, URLs, durations, secret sources) keep their YAML
-//! location through [`Spanned`], so that the model builder can name the line.
-//! Nothing here has defaults or meaning: that is `model`'s job.
+//! Every struct refuses unknown keys. Scalars with a meaning (durations,
+//! sizes, addresses, closed sets of words) are read into their type here,
+//! keeping their position and, when wrong, their error ([`Typed`]); free
+//! text whose meaning depends on other keys (names, paths, URLs, secret
+//! sources) keeps its position through [`Spanned`]. Nothing here has
+//! defaults or cross-field rules: those are the builders' (`server`,
+//! `dedupe`, `route`, `verification`).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-/// A string with the line it came from.
+use super::dedupe::{BackendKind, OnStoreError};
+use super::route::UnlistedEvent;
+use super::server::LogFormat;
+use super::value::{Size, Typed};
+use crate::verify::{Algorithm, Encoding};
+
+/// A string with the place it came from.
 pub type Text = Spanned<String>;
 
 #[derive(Debug, Deserialize)]
@@ -23,16 +34,16 @@ pub struct File {
     pub routes: Spanned<Vec<Spanned<Route>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
-    pub listen: Option<Vec<Text>>,
+    pub listen: Option<Vec<Typed<SocketAddr>>>,
     pub tls: Option<Spanned<Tls>>,
-    pub admin: Option<Text>,
+    pub admin: Option<Typed<SocketAddr>>,
     pub threads: Option<Spanned<u64>>,
-    pub body_timeout: Option<Text>,
-    pub grace_period: Option<Text>,
-    pub log_format: Option<Text>,
+    pub body_timeout: Option<Typed<Duration>>,
+    pub grace_period: Option<Typed<Duration>>,
+    pub log_format: Option<Typed<LogFormat>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,12 +53,12 @@ pub struct Tls {
     pub key: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dedupe {
-    pub backend: Option<Text>,
-    pub ttl: Option<Text>,
-    pub in_flight_timeout: Option<Text>,
+    pub backend: Option<Typed<BackendKind>>,
+    pub ttl: Option<Typed<Duration>>,
+    pub in_flight_timeout: Option<Typed<Duration>>,
     pub max_entries: Option<Spanned<u64>>,
     pub redis: Option<Spanned<Redis>>,
 }
@@ -57,9 +68,9 @@ pub struct Dedupe {
 pub struct Redis {
     pub url: Text,
     pub prefix: Option<Text>,
-    pub timeout: Option<Text>,
+    pub timeout: Option<Typed<Duration>>,
     pub connections: Option<Spanned<u64>>,
-    pub on_error: Option<Text>,
+    pub on_error: Option<Typed<OnStoreError>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,11 +84,11 @@ pub struct Route {
     pub upstream: Upstream,
     pub verify: Verify,
     pub idempotency: Option<Idempotency>,
-    pub max_body: Option<Text>,
+    pub max_body: Option<Typed<Size>>,
     pub content_types: Option<Vec<Text>>,
     pub events: Option<Vec<Text>>,
     pub event_field: Option<Text>,
-    pub unlisted_events: Option<Text>,
+    pub unlisted_events: Option<Typed<UnlistedEvent>>,
     pub validate_json: Option<bool>,
     pub forward: Option<Forward>,
 }
@@ -86,8 +97,8 @@ pub struct Route {
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
     pub url: Text,
-    pub connect_timeout: Option<Text>,
-    pub timeout: Option<Text>,
+    pub connect_timeout: Option<Typed<Duration>>,
+    pub timeout: Option<Typed<Duration>>,
     pub ca: Option<Text>,
 }
 
@@ -96,7 +107,7 @@ pub struct Upstream {
 pub struct Verify {
     pub scheme: Text,
     pub secrets: Spanned<Vec<Spanned<SecretSource>>>,
-    pub tolerance: Option<Text>,
+    pub tolerance: Option<Typed<Duration>>,
     pub enforce: Option<bool>,
     pub hmac: Option<Spanned<Hmac>>,
 }
@@ -107,8 +118,8 @@ pub struct Verify {
 pub struct Hmac {
     pub header: Text,
     pub prefix: Option<String>,
-    pub encoding: Option<Text>,
-    pub algorithm: Option<Text>,
+    pub encoding: Option<Typed<Encoding>>,
+    pub algorithm: Option<Typed<Algorithm>>,
     pub template: Option<Text>,
     pub timestamp_header: Option<String>,
     pub id_header: Option<String>,
@@ -128,7 +139,7 @@ pub struct SecretSource {
 pub struct Idempotency {
     pub key: Option<Text>,
     pub required: Option<bool>,
-    pub retry_after: Option<Text>,
+    pub retry_after: Option<Typed<Duration>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,20 +2,45 @@
 //! problem found, each with the key and the line at fault.
 //!
 //! Two stages, as River does it: [`file`] mirrors the YAML exactly (strict:
-//! unknown keys and duplicate keys are errors), then [`model`] applies
-//! defaults, resolves secrets and upstream addresses, and checks meaning.
+//! unknown and duplicate keys are errors; durations, sizes, addresses and
+//! closed sets of words already typed), then one builder per concern
+//! ([`server`], [`dedupe`], [`route`], [`verification`]) applies the
+//! [`defaults`], resolves secrets and upstream addresses, and checks the
+//! rules that span several keys. The result is plain data; the gateway
+//! turns it into runtime objects (peers, connection pools) itself.
 
+mod dedupe;
+pub mod defaults;
 mod file;
-pub mod model;
-pub mod units;
+mod route;
+mod server;
+mod units;
+pub(crate) mod value;
+mod verification;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
-pub use model::{
-    Backend, BodyChecks, Config, Dedupe, Forward, Idempotency, KeySource, LogFormat, OnStoreError,
-    PathMatch, Route, Server, UnlistedEvent, Upstream, Verification,
+pub use dedupe::{redact_url, Backend, BackendKind, Dedupe, OnStoreError};
+pub use route::{
+    BodyChecks, Forward, Idempotency, KeySource, PathMatch, Route, UnlistedEvent, Upstream,
 };
+pub use server::{LogFormat, Server, Tls};
+pub use verification::Verification;
+
+/// A whole, validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listener and process settings.
+    pub server: Server,
+    /// Dedupe store settings.
+    pub dedupe: Dedupe,
+    /// The routes, in file order.
+    pub routes: Vec<Arc<Route>>,
+    /// Things that work but deserve a look (inline secrets, no dedupe).
+    pub warnings: Vec<String>,
+}
 
 /// The development config shipped inside the binary: `hookgate run` with no
 /// `--config` uses it. It listens on 127.0.0.1:8080 and forwards to
@@ -109,9 +134,63 @@ pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         err(vec![Problem::at("", line, message.to_string())])
     })?;
     let mut problems = Vec::new();
-    match model::build(parsed, &mut problems) {
-        Some(c) if problems.is_empty() => Ok(c),
-        _ => Err(err(problems)),
+    let config = build(parsed, &mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(err(problems))
+    }
+}
+
+/// Builds the whole config, collecting every problem rather than stopping
+/// at the first: the result is meaningful only when `p` stays empty.
+fn build(f: file::File, p: &mut Problems) -> Config {
+    let mut warnings = Vec::new();
+    let server = server::build_server(f.server, p);
+    let dedupe = dedupe::build_dedupe(f.dedupe, &mut warnings, p);
+    if f.routes.value.is_empty() {
+        p.push(Problem::at(
+            "routes",
+            value::pos(&f.routes),
+            "at least one route is needed".into(),
+        ));
+    }
+    let mut routes: Vec<Arc<Route>> = Vec::new();
+    let mut seen_names: Vec<(String, u64)> = Vec::new();
+    let mut seen_paths: Vec<(Option<String>, PathMatch, u64)> = Vec::new();
+    for (i, r) in f.routes.value.into_iter().enumerate() {
+        let key = format!("routes[{i}]");
+        let name_line = r.value.name.referenced.line();
+        let name = r.value.name.value.clone();
+        if let Some((_, line)) = seen_names.iter().find(|(n, _)| *n == name) {
+            p.push(Problem::at(
+                &format!("{key}.name"),
+                value::pos(&r.value.name),
+                format!("duplicate route name `{name}` (first at line {line})"),
+            ));
+        }
+        seen_names.push((name, name_line));
+        let Some(route) = route::build_route(&key, r, &mut warnings, p) else {
+            continue;
+        };
+        let clash = seen_paths
+            .iter()
+            .find(|(h, m, _)| *h == route.host && *m == route.path);
+        if let Some((_, _, line)) = clash {
+            p.push(Problem::at(
+                &format!("{key}.path"),
+                (name_line, 0),
+                format!("duplicate path {:?} (first at line {line})", route.path),
+            ));
+        }
+        seen_paths.push((route.host.clone(), route.path.clone(), name_line));
+        routes.push(Arc::new(route));
+    }
+    Config {
+        server,
+        dedupe,
+        routes,
+        warnings,
     }
 }
 

@@ -214,7 +214,7 @@ impl DedupeStore for MemoryStore {
                 });
             }
         }
-        let token = Token::random();
+        let token = Token::unique();
         s.seq = s.seq.wrapping_add(1);
         let seq = s.seq;
         s.map.insert(

@@ -55,27 +55,26 @@ impl fmt::Debug for DedupeKey {
 
 /// Proof of a reservation, handed back to settle or release it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Token(pub u128);
+pub struct Token(u128);
 
 impl Token {
     /// A fresh token, unique among every token any process makes: a random
     /// 64-bit prefix drawn once per process, then a counter. Tokens never
     /// leave hookgate (and its Redis), so they need to be unique, not
     /// secret; drawing from the OS for each request would cost a syscall.
-    pub fn random() -> Self {
-        Token(unique_u128())
+    pub fn unique() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        Token((u128::from(prefix) << 64) | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)))
     }
-}
 
-/// A process-wide unique 128-bit number: a random prefix drawn once, then
-/// a counter. Also used for request ids.
-pub fn unique_u128() -> u128 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static PREFIX: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    (u128::from(prefix) << 64) | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed))
+    /// The token as a number, for a store's own encoding.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
 }
 
 /// The answer to a reservation.

@@ -224,7 +224,7 @@ impl RedisStore {
     }
 
     fn token_value(token: Token) -> String {
-        format!("f:{:032x}", token.0)
+        format!("f:{:032x}", token.as_u128())
     }
 
     /// Connection `i` of the pool, connecting it if needed.
@@ -285,7 +285,7 @@ impl DedupeStore for RedisStore {
         if self.delivered.contains_key(&key) {
             return Ok(Reservation::Delivered);
         }
-        let token = Token::random();
+        let token = Token::unique();
         let value = Self::token_value(token);
         let ms = self.in_flight_ms.to_string();
         let (answer, ms_left): (i64, i64) = self

@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 
 /// Why the body could not be read whole.
 #[derive(Debug)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// It grew past the limit (`413`).
     TooLarge,
     /// It did not arrive within the deadline (`408`).
@@ -21,7 +21,7 @@ pub enum BodyError {
 ///
 /// `expected` is the declared `Content-Length`, already checked against
 /// `max`; it sizes the buffer once. A chunked body starts small and grows.
-pub async fn read_whole(
+pub(crate) async fn read_whole(
     s: &mut Session,
     max: usize,
     expected: Option<usize>,

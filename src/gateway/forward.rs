@@ -2,8 +2,8 @@
 //! answer back to the sender.
 //!
 //! Pingora's own proxy loop replays at most 64 KiB of a body that was read
-//! before forwarding (`shared/notes/pingora.md` §3b), and hookgate must read
-//! and verify the whole body (up to 64 MiB) before a byte goes upstream. So
+//! before forwarding (see `docs/pingora.md`), and hookgate must read and
+//! verify the whole body (up to 64 MiB) before a byte goes upstream. So
 //! this module drives the upstream exchange itself through Pingora's pooled
 //! [`Connector`]: write the header and the buffered body, read the answer's
 //! header (the point where the dedupe reservation is settled), then stream
@@ -49,31 +49,11 @@ const RESPONSE_HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Upstream connections idle longer than this are not reused. It sits under
-/// the 5 s keep-alive default of common receivers (Node.js), so that a pooled
-/// connection is seldom closed by the receiver just as hookgate reuses it.
-const POOL_IDLE: Duration = Duration::from_secs(4);
-
-/// Builds the peer for a route's upstream.
-pub fn peer_for(route: &Route) -> HttpPeer {
-    let u = &route.upstream;
-    let mut peer = HttpPeer::new(
-        u.addr,
-        u.tls,
-        if u.tls { u.sni.clone() } else { String::new() },
-    );
-    peer.options.connection_timeout = Some(route.upstream.connect_timeout);
-    peer.options.read_timeout = Some(route.upstream.timeout);
-    peer.options.write_timeout = Some(route.upstream.timeout);
-    peer.options.idle_timeout = Some(POOL_IDLE);
-    peer
-}
-
 /// The headers that go upstream, built from the sender's.
 ///
 /// Client-sent `X-Hookgate-*` headers are removed *before* hookgate adds its
 /// own, so the receiver can trust them.
-pub struct UpstreamRequest<'a> {
+pub(crate) struct UpstreamRequest<'a> {
     /// The route.
     pub route: &'a Route,
     /// Path and query for the upstream.
@@ -159,7 +139,7 @@ impl UpstreamRequest<'_> {
 
 /// Why an exchange failed before the sender got anything.
 #[derive(Debug)]
-pub enum ExchangeError {
+pub(crate) enum ExchangeError {
     /// Could not connect, or the connection broke or closed without an
     /// answer: `502`.
     Unreachable(Box<Error>),
@@ -168,7 +148,7 @@ pub enum ExchangeError {
 }
 
 /// An upstream that has answered its header.
-pub struct Answer {
+pub(crate) struct Answer {
     /// The connection, positioned at the answer's body.
     pub session: HttpSession,
     /// The answer's header.
@@ -184,7 +164,7 @@ pub struct Answer {
 /// connection's failure is final. A timeout is never retried: the receiver
 /// has the request and may be processing it, and a second copy would reach
 /// it while hookgate answers `504` for the first.
-pub async fn exchange(
+pub(crate) async fn exchange(
     connector: &Connector,
     peer: &HttpPeer,
     req: RequestHeader,
@@ -258,7 +238,7 @@ async fn send_and_read_header(
     req: RequestHeader,
     body: &Bytes,
 ) -> Result<ResponseHeader> {
-    // The connector applies the connect timeout but not these (notes §3b).
+    // The connector applies the connect timeout but not these (docs/pingora.md).
     up.set_read_timeout(peer.options.read_timeout);
     up.set_write_timeout(peer.options.write_timeout);
     up.write_request_header(Box::new(req)).await?;
@@ -289,7 +269,7 @@ async fn send_and_read_header(
 ///
 /// Errors after the header went out can only close the connection; they are
 /// returned for the log.
-pub async fn relay(
+pub(crate) async fn relay(
     s: &mut Session,
     connector: &Connector,
     peer: &HttpPeer,

@@ -8,7 +8,7 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 
-use super::reply::{self, BodyState, Extra};
+use super::rejection::OwnAnswer;
 use super::{Gateway, Outcome, RequestCtx};
 
 /// hookgate as a Pingora proxy service.
@@ -58,21 +58,12 @@ impl ProxyHttp for GatewayProxy {
             _ => 500,
         };
         if code > 0 {
-            let body = if code >= 500 {
-                bytes::Bytes::from_static(br#"{"error":"internal_error"}"#)
+            let answer = if code >= 500 {
+                OwnAnswer::plain(code, br#"{"error":"internal_error"}"#)
             } else {
-                bytes::Bytes::from_static(br#"{"error":"bad_request"}"#)
+                OwnAnswer::plain(code, br#"{"error":"bad_request"}"#)
             };
-            let _ = reply::write_json(
-                s,
-                code,
-                body,
-                &ctx.request_id,
-                Extra::default(),
-                false,
-                BodyState::Unread,
-            )
-            .await;
+            let _ = answer.write(s, ctx.request_id()).await;
         }
         ctx.outcome.get_or_insert(Outcome::Aborted);
         FailToProxy {

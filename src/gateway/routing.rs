@@ -12,36 +12,42 @@ use crate::config::{PathMatch, Route};
 
 /// A route found for a request, with the path to send upstream.
 #[derive(Debug)]
-pub struct Matched {
+pub struct Matched<R> {
     /// The route.
-    pub route: Arc<Route>,
+    pub route: Arc<R>,
     /// Upstream path and query (`/hooks/balances?x=1`).
     pub upstream_path: String,
 }
 
-/// All routes of a config, indexed for matching.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    exact: HashMap<String, Vec<Arc<Route>>>,
+/// All routes of a config, indexed for matching. `R` is the route as the
+/// caller holds it (the gateway's compiled route; a plain [`Route`] in
+/// tests).
+#[derive(Debug)]
+pub struct RouteTable<R> {
+    exact: HashMap<String, Vec<Arc<R>>>,
     /// Longest prefix first.
-    prefixes: Vec<Arc<Route>>,
+    prefixes: Vec<Arc<R>>,
 }
 
-impl RouteTable {
+impl<R: AsRef<Route>> RouteTable<R> {
     /// Indexes `routes`.
-    pub fn new(routes: &[Arc<Route>]) -> Self {
-        let mut t = RouteTable::default();
+    pub fn new(routes: impl IntoIterator<Item = Arc<R>>) -> Self {
+        let mut t = RouteTable {
+            exact: HashMap::new(),
+            prefixes: Vec::new(),
+        };
         for r in routes {
-            match &r.path {
-                PathMatch::Exact(p) => t.exact.entry(p.clone()).or_default().push(r.clone()),
-                PathMatch::Prefix(_) => t.prefixes.push(r.clone()),
+            match &of(&r).path {
+                PathMatch::Exact(p) => t.exact.entry(p.clone()).or_default().push(r),
+                PathMatch::Prefix(_) => t.prefixes.push(r),
             }
         }
         // Host-specific routes before host-agnostic ones at the same path.
         for v in t.exact.values_mut() {
-            v.sort_by_key(|r| r.host.is_none());
+            v.sort_by_key(|r| of(r).host.is_none());
         }
         t.prefixes.sort_by(|a, b| {
+            let (a, b) = (of(a), of(b));
             let len = |r: &Route| match &r.path {
                 PathMatch::Prefix(p) => p.len(),
                 PathMatch::Exact(_) => 0,
@@ -54,19 +60,19 @@ impl RouteTable {
     }
 
     /// Every route, exact ones first.
-    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<R>> {
         self.exact.values().flatten().chain(self.prefixes.iter())
     }
 
     /// Finds the route for `host` (the `Host` header, any case, port allowed)
     /// and `path_and_query` (the raw request target).
-    pub fn find(&self, host: Option<&str>, path_and_query: &str) -> Option<Matched> {
+    pub fn find(&self, host: Option<&str>, path_and_query: &str) -> Option<Matched<R>> {
         let (path, query) = match path_and_query.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path_and_query, None),
         };
         let host = host.map(strip_port);
-        let host_ok = |r: &Route| match &r.host {
+        let host_ok = |r: &Arc<R>| match &of(r).host {
             None => true,
             Some(h) => host.is_some_and(|x| x.eq_ignore_ascii_case(h)),
         };
@@ -80,13 +86,13 @@ impl RouteTable {
         if let Some(rs) = self.exact.get(path) {
             if let Some(r) = rs.iter().find(|r| host_ok(r)) {
                 return Some(Matched {
-                    upstream_path: with_query(r.upstream.path.clone()),
+                    upstream_path: with_query(of(r).upstream.path.clone()),
                     route: r.clone(),
                 });
             }
         }
         for r in &self.prefixes {
-            let PathMatch::Prefix(prefix) = &r.path else {
+            let PathMatch::Prefix(prefix) = &of(r).path else {
                 continue;
             };
             let Some(rest) = path.strip_prefix(prefix.as_str()) else {
@@ -106,9 +112,10 @@ impl RouteTable {
             if !host_ok(r) || has_dot_segment(rest) {
                 continue;
             }
-            let base = r.upstream.path.trim_end_matches('/');
+            let upstream = &of(r).upstream;
+            let base = upstream.path.trim_end_matches('/');
             let up = if rest.is_empty() {
-                r.upstream.path.clone()
+                upstream.path.clone()
             } else {
                 format!("{base}/{rest}")
             };
@@ -119,6 +126,11 @@ impl RouteTable {
         }
         None
     }
+}
+
+/// The config route behind an entry.
+fn of<R: AsRef<Route>>(r: &Arc<R>) -> &Route {
+    (**r).as_ref()
 }
 
 fn strip_port(host: &str) -> &str {
@@ -151,7 +163,7 @@ mod tests {
     use super::*;
     use crate::config::from_yaml;
 
-    fn table() -> RouteTable {
+    fn table() -> RouteTable<Route> {
         let yaml = r#"
 routes:
   - name: exact
@@ -172,7 +184,7 @@ routes:
     upstream: { url: "http://127.0.0.1:3000/special" }
     verify: { scheme: fynapse, secrets: [ { value: s } ] }
 "#;
-        RouteTable::new(&from_yaml(yaml, "t").unwrap().routes)
+        RouteTable::new(from_yaml(yaml, "t").unwrap().routes)
     }
 
     fn find(host: Option<&str>, p: &str) -> Option<(String, String)> {

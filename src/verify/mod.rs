@@ -87,14 +87,10 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The stable label used in answers, logs and metrics.
+    /// The stable label used in answers, logs and metrics, from the one
+    /// table of reasons ([`crate::Reason`]).
     pub fn reason(self) -> &'static str {
-        match self {
-            Failure::MissingSignature => "missing_signature",
-            Failure::MalformedSignature => "malformed_signature",
-            Failure::SignatureMismatch => "signature_mismatch",
-            Failure::StaleTimestamp => "stale_timestamp",
-        }
+        crate::reason::Reason::from(self).label()
     }
 }
 
@@ -220,6 +216,14 @@ pub fn verify_parsed(
         timestamp: header.timestamp,
         id: header.id.clone(),
     })
+}
+
+/// Now, in Unix seconds: the `now` that [`verify`] takes. A clock before
+/// 1970 reads as 0, which no fresh timestamp matches.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Whether `timestamp` lies within `tolerance` of `now`, in either direction.

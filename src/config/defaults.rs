@@ -1,0 +1,47 @@
+//! Every default of the config file, in one place. The reference config
+//! (`conf/hookgate.yaml`) and the README quote these values.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// `server.listen` when none is given.
+pub const LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
+/// `server.body_timeout`.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// `server.grace_period`.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// The most `server.threads` may ask for.
+pub const MAX_THREADS: u64 = 1024;
+
+/// `dedupe.ttl`: how long a delivered key is remembered (a sender's whole
+/// retry window: Fynapse retries for up to 72 h).
+pub const TTL: Duration = Duration::from_secs(72 * 3600);
+/// `dedupe.in_flight_timeout`.
+pub const IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(60);
+/// `dedupe.max_entries`.
+pub const MAX_ENTRIES: u64 = 1_000_000;
+
+/// `dedupe.redis.prefix`.
+pub const REDIS_PREFIX: &str = "hookgate:";
+/// `dedupe.redis.timeout`.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+/// `dedupe.redis.connections`.
+pub const REDIS_CONNECTIONS: u64 = 2;
+
+/// A route's `max_body`.
+pub const MAX_BODY: u64 = 1 << 20;
+/// The largest `max_body` a route may set.
+pub const MAX_BODY_CEILING: u64 = 64 << 20;
+/// A route's `content_types`.
+pub const CONTENT_TYPE: &str = "application/json";
+/// A route's `event_field`.
+pub const EVENT_FIELD: &str = "/event_type";
+/// `upstream.connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// `upstream.timeout`.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// `verify.tolerance`, for schemes that sign a timestamp.
+pub const TOLERANCE: Duration = Duration::from_secs(300);
+/// `idempotency.retry_after`.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
