@@ -73,7 +73,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(f) => {
-            println!("rejected: {}", f.reason());
+            println!("rejected: {}", hookgate::Reason::from(f).label());
             ExitCode::FAILURE
         }
     }

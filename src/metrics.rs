@@ -125,6 +125,7 @@ impl Metrics {
         route: &str,
         outcome: &str,
         reason: &str,
+        duplicate: bool,
         elapsed: std::time::Duration,
     ) {
         self.requests
@@ -133,7 +134,7 @@ impl Metrics {
         self.request_seconds
             .with_label_values(&[route])
             .observe(elapsed.as_secs_f64());
-        if outcome == crate::gateway::Settled::Duplicate.label() {
+        if duplicate {
             self.duplicates.with_label_values(&[route]).inc();
         }
     }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use hookgate::Reason;
+
 #[path = "../examples/embed.rs"]
 mod embed;
 #[path = "../examples/verify_files.rs"]
@@ -25,11 +27,11 @@ fn bare_verifier_accepts_the_shipped_capture() {
         verify_files::verify_capture(&headers, &body, "whsec_test_secret", 1_700_000_030).unwrap();
     assert_eq!(v.timestamp, Some(1_700_000_000));
     let stale = verify_files::verify_capture(&headers, &body, "whsec_test_secret", 1_700_000_301);
-    assert_eq!(stale.unwrap_err().reason(), "stale_timestamp");
+    assert_eq!(Reason::from(stale.unwrap_err()).label(), "stale_timestamp");
     let mut tampered = body.clone();
     tampered[0] = b' ';
     let bad = verify_files::verify_capture(&headers, &tampered, "whsec_test_secret", 1_700_000_030);
-    assert_eq!(bad.unwrap_err().reason(), "signature_mismatch");
+    assert_eq!(Reason::from(bad.unwrap_err()).label(), "signature_mismatch");
 }
 
 struct Stop(Arc<Notify>);

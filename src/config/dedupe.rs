@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::value::{or_default, pos, text_enum};
+pub use super::choices::{BackendKind, OnStoreError};
+use super::value::{or_default, pos};
 use super::{defaults, file, Problem, Problems};
 
 /// Dedupe store settings (`dedupe:`).
@@ -28,16 +29,6 @@ impl Dedupe {
             Backend::Memory => OnStoreError::FailClosed,
             Backend::Redis { on_error, .. } => *on_error,
         }
-    }
-}
-
-text_enum! {
-    /// `dedupe.backend` as written.
-    pub enum BackendKind {
-        /// In process.
-        Memory = "memory",
-        /// Shared through Redis.
-        Redis = "redis",
     }
 }
 
@@ -95,19 +86,6 @@ pub fn redact_url(url: &str) -> String {
         }
         Ok(u) => u.to_string(),
         Err(_) => "<invalid url>".to_string(),
-    }
-}
-
-text_enum! {
-    /// What the gateway does with a request whose dedupe store call failed
-    /// (`dedupe.redis.on_error`).
-    pub enum OnStoreError {
-        /// `503 dedupe_unavailable` with `Retry-After`: the sender retries
-        /// later, nothing is lost and nothing is delivered twice.
-        FailClosed = "fail_closed",
-        /// Forward without dedupe (a duplicate may get through), log a
-        /// warning and count it.
-        FailOpen = "fail_open",
     }
 }
 

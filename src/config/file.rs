@@ -15,9 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::dedupe::{BackendKind, OnStoreError};
-use super::route::UnlistedEvent;
-use super::server::LogFormat;
+use super::choices::{BackendKind, LogFormat, OnStoreError, UnlistedEvent};
 use super::value::{Size, Typed};
 use crate::verify::{Algorithm, Encoding};
 

@@ -9,6 +9,7 @@
 //! rules that span several keys. The result is plain data; the gateway
 //! turns it into runtime objects (peers, connection pools) itself.
 
+mod choices;
 mod dedupe;
 pub mod defaults;
 mod file;

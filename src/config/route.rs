@@ -9,7 +9,8 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::Spanned;
 
-use super::value::{or_default, pos, text_enum, Size, Typed};
+pub use super::choices::UnlistedEvent;
+use super::value::{or_default, pos, Size, Typed};
 use super::verification::{build_verification, Verification};
 use super::{defaults, file, Problem, Problems};
 
@@ -106,17 +107,6 @@ pub struct Idempotency {
     pub required: bool,
     /// `Retry-After` on a `409 in_flight` or `503 dedupe_unavailable`.
     pub retry_after: Duration,
-}
-
-text_enum! {
-    /// What to do with an event type outside the allow-list
-    /// (`unlisted_events`).
-    pub enum UnlistedEvent {
-        /// `200 {"status":"ignored"}`, nothing forwarded: the sender stops.
-        Ignore = "ignore",
-        /// `422`: the sender retries (Fynapse) or gives up, as its rules say.
-        Reject = "reject",
-    }
 }
 
 /// Optional body checks.

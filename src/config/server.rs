@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::value::{or_default, pos, text_enum};
+pub use super::choices::LogFormat;
+use super::value::{or_default, pos};
 use super::{defaults, file, Problem, Problems};
 
 /// Listener and process settings (`server:`).
@@ -25,16 +26,6 @@ pub struct Server {
     pub grace_period: Duration,
     /// Log line format.
     pub log_format: LogFormat,
-}
-
-text_enum! {
-    /// The format of log lines (`server.log_format`, `--log-format`).
-    pub enum LogFormat {
-        /// One readable line per event.
-        Human = "human",
-        /// One JSON object per line.
-        Json = "json",
-    }
 }
 
 /// Certificate and key files for TLS termination.

@@ -447,7 +447,9 @@ impl Gateway {
         let elapsed = ctx.started.elapsed();
         let error = e.map(|e| e.etype().as_str());
         let reason = ctx.reason().unwrap_or("-");
-        self.metrics.record_request(route, outcome, reason, elapsed);
+        let duplicate = ctx.outcome == Some(Outcome::Settled(Settled::Duplicate));
+        self.metrics
+            .record_request(route, outcome, reason, duplicate, elapsed);
         tracing::info!(
             target: "hookgate::access",
             request_id = %ctx.request_id,

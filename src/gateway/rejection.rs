@@ -12,7 +12,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
-use super::compiled::CompiledRoute;
+use crate::config::Route;
 pub use crate::reason::Reason;
 
 /// A `200` hookgate gives without forwarding.
@@ -68,7 +68,7 @@ impl Rejection {
 
     /// A rejection on `route`, which supplies `Allow` (for a `405`) and
     /// `Retry-After` (for a `409` or `503`).
-    pub fn on(route: &CompiledRoute, reason: Reason, body: BodyState) -> Self {
+    pub fn on(route: &Route, reason: Reason, body: BodyState) -> Self {
         Rejection {
             reason,
             allow: (reason == Reason::MethodNotAllowed).then(|| route.allow.clone()),

@@ -4,8 +4,8 @@
 //! This module owns every fact about how senders sign their deliveries. It
 //! knows nothing of Pingora, sockets or the dedupe cache: the gateway hands it
 //! the request headers and the whole raw body, and gets back either the
-//! authenticated facts (signed timestamp, delivery id) or a [`Failure`] whose
-//! [`reason`](Failure::reason) is the label the gateway answers with.
+//! authenticated facts (signed timestamp, delivery id) or a [`Failure`]
+//! (which `hookgate::Reason` turns into the label the gateway answers with).
 //!
 //! A scheme is one file implementing [`Scheme`]. Its job is narrow: read its
 //! header(s) into a [`SignatureHeader`], say which bytes it signs, and (for
@@ -87,16 +87,21 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The stable label used in answers, logs and metrics, from the one
-    /// table of reasons ([`crate::Reason`]).
-    pub fn reason(self) -> &'static str {
-        crate::reason::Reason::from(self).label()
+    /// What went wrong, in words. The stable label the gateway answers
+    /// with is `hookgate::Reason::from(failure).label()`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Failure::MissingSignature => "the signature header is absent",
+            Failure::MalformedSignature => "the signature header does not parse",
+            Failure::SignatureMismatch => "no signature matches any key",
+            Failure::StaleTimestamp => "the signed timestamp is outside the tolerance",
+        }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.reason())
+        f.write_str(self.describe())
     }
 }
 
