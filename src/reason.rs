@@ -61,6 +61,9 @@ reasons! {
     InvalidJson = (400, "invalid_json", Final);
     /// The idempotency key is required and absent.
     MissingIdempotencyKey = (400, "missing_idempotency_key", Final);
+    /// The idempotency key is ambiguous (two different values), longer than
+    /// 256 bytes, or holds control characters.
+    InvalidIdempotencyKey = (400, "invalid_idempotency_key", Final);
     /// The signature header is absent.
     MissingSignature = (401, "missing_signature", Final);
     /// The signature header does not parse.

@@ -15,7 +15,8 @@
 //!   one request in twenty stops waiting after 300 ms (before hookgate's
 //!   upstream timeout) and counts as a network error; and one delivered
 //!   event in ten loses its acknowledgement and is delivered again.
-//! - **hookgate**, one fynapse route, `upstream.timeout: 1s`.
+//! - **hookgate**, one fynapse route, `upstream.timeout: 1s`,
+//!   `in_flight_timeout: 2s`.
 //! - **Receiver** (raw tokio sockets: it must be able to reset a connection)
 //!   reads each request whole, then draws its fate, about 30% failing
 //!   *before processing*: 7.5% `500`; 7.5% `503` with `Retry-After: 1`;
@@ -27,8 +28,10 @@
 //! The receiver is transactional: it commits (processes) a delivery only
 //! while hookgate still waits for its answer, checking the connection just
 //! before it commits. After a stall it finds hookgate gone (hookgate
-//! answered `504`, released the key and closed the connection) and rolls
-//! back; the sender's retry is then the one that gets processed.
+//! answered `504`, kept the key in flight and closed the connection) and
+//! rolls back; the sender's retries get `409` until the reservation expires
+//! (`in_flight_timeout` after it was made), and the first one after that is
+//! the one that gets processed.
 //!
 //! # What is proven
 //!
@@ -46,9 +49,10 @@
 //!
 //! A receiver that processes and then answers after `upstream.timeout` (or
 //! whose answer is lost on the way) has the delivery, but hookgate has
-//! answered `504` and released the key: the sender's retry is forwarded and
-//! processed again. hookgate cannot tell a late answer from none
-//! (`tests/gateway.rs` `upstream_slow_is_504_and_the_key_is_released` shows
+//! answered `504`; once the reservation expires (`in_flight_timeout` after
+//! it was made) the sender's retry is forwarded and processed again.
+//! hookgate cannot tell a late answer from none (`tests/gateway.rs`
+//! `upstream_slow_is_504_and_the_key_stays_in_flight_until_it_expires` shows
 //! it). The receiver here avoids it by checking before it commits, but the
 //! check and the answer are not atomic: on a machine loaded enough to delay
 //! an answer written in time by a whole second, it can still happen. Such a
@@ -84,6 +88,10 @@ use common::*;
 const SECOND: Duration = Duration::from_millis(10);
 /// hookgate's upstream timeout in this test.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
+/// hookgate's `in_flight_timeout`: longer than the upstream timeout (the
+/// config refuses less), short next to the sender's compressed retry
+/// schedule, as a minute is next to Fynapse's 72 hours.
+const IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Statuses Fynapse does not retry.
 const FINAL: [u16; 7] = [400, 401, 402, 405, 406, 410, 413];
 /// 3 micro-retries, then 20 attempts.
@@ -403,7 +411,7 @@ server:
   body_timeout: 10s
 dedupe:
   ttl: 1h
-  in_flight_timeout: 60s
+  in_flight_timeout: {}ms
   max_entries: 1000000
 routes:
   - name: fynapse
@@ -419,6 +427,7 @@ routes:
     idempotency: {{ key: "header:Idempotency-Key", required: true }}
     events: [balance.extracted]
 "#,
+        IN_FLIGHT_TIMEOUT.as_millis(),
         UPSTREAM_TIMEOUT.as_millis()
     )
 }

@@ -72,7 +72,11 @@ fn receiver_that_never_answers_is_504_and_the_connection_is_dropped() {
             }
         }
     });
-    let gw = gateway_to(&rx.url("/hooks"));
+    let gw = start_gateway(
+        &TestConfig::fynapse(free_port(), &rx.url("/hooks"))
+            .dedupe_with("in_flight_timeout", json!("3s"))
+            .yaml(),
+    );
     let body = event_body("evt-hang", 100);
     let started = Instant::now();
     let r = deliver(gw.addr, &body, "k-hang");
@@ -85,8 +89,14 @@ fn receiver_that_never_answers_is_504_and_the_connection_is_dropped() {
     assert!(eventually(Duration::from_secs(10), || rx
         .hung_then_closed()
         == 1));
+    // The receiver may still process it: the key stays in flight until the
+    // reservation expires (in_flight_timeout after it was made), then the
+    // sender's retry goes through.
     let r = deliver(gw.addr, &body, "k-hang");
-    assert_eq!(r.status, 200, "the key was released");
+    assert_eq!((r.status, r.error()), (409, "in_flight".into()));
+    std::thread::sleep(Duration::from_millis(3300).saturating_sub(started.elapsed()));
+    let r = deliver(gw.addr, &body, "k-hang");
+    assert_eq!(r.status, 200, "the reservation expired");
     assert_eq!(r.body, b"ok");
     let r = deliver(gw.addr, &body, "k-hang");
     assert_eq!(r.header("hookgate-duplicate"), Some("true"));
@@ -346,6 +356,7 @@ fn thousands_of_concurrent_first_deliveries_are_each_forwarded_once() {
             "upstream",
             json!({ "url": rx.url("/h"), "connect_timeout": "10s", "timeout": "60s" }),
         )
+        .dedupe_with("in_flight_timeout", json!("90s"))
         .yaml();
     let gw = start_gateway(&yaml);
     let n = burst_size();
@@ -485,4 +496,40 @@ fn a_request_that_timed_out_is_never_sent_again() {
     ids.dedup();
     assert_eq!(read, ids.len(), "a timed-out request was sent again");
     assert_eq!(read, n);
+}
+
+#[test]
+fn a_request_written_whole_is_never_sent_again_when_the_connection_closes() {
+    // The receiver answers the first request, so the connection goes back to
+    // the pool; on that reused connection it reads the second request whole
+    // and closes without answering. Pingora would call that retryable; the
+    // receiver has the request, so hookgate answers 502 and sends nothing
+    // again: the sender's retry is the durability.
+    let rx = RawReceiver::start();
+    rx.respond(|_, n| match n {
+        2 => RawAction::AnswerThenClose(Vec::new()),
+        _ => RawAction::Answer {
+            delay: Duration::ZERO,
+            bytes: raw_answer(200, &[], b"ok"),
+        },
+    });
+    let gw = gateway_to(&rx.url("/hooks"));
+    let body = event_body("evt-close", 100);
+    assert_eq!(deliver(gw.addr, &body, "k-first").status, 200);
+    let r = deliver(gw.addr, &body, "k-closed");
+    assert_eq!((r.status, r.error()), (502, "upstream_unreachable".into()));
+    let seen = |key: &str| {
+        rx.all()
+            .iter()
+            .filter(|r| r.header("idempotency-key") == Some(key))
+            .count()
+    };
+    assert_eq!(seen("k-closed"), 1, "sent once, never again");
+    assert_eq!(
+        rx.state.accepts.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // The key was released: the sender's retry is forwarded.
+    assert_eq!(deliver(gw.addr, &body, "k-closed").status, 200);
+    assert_eq!(seen("k-closed"), 2);
 }

@@ -450,11 +450,15 @@ fn upstream_down_is_502_and_the_key_is_released() {
 }
 
 #[test]
-fn upstream_slow_is_504_and_the_key_is_released() {
-    let (gw, rx) = setup("");
+fn upstream_slow_is_504_and_the_key_stays_in_flight_until_it_expires() {
+    let rx = Receiver::start();
+    let yaml = TestConfig::fynapse(free_port(), &rx.url("/hooks/balances"))
+        .dedupe_with("in_flight_timeout", json!("4s"))
+        .yaml();
+    let gw = start_gateway(&yaml);
     rx.respond(|_, n| Reply {
         delay: if n == 1 {
-            Duration::from_secs(4)
+            Duration::from_secs(6)
         } else {
             Duration::ZERO
         },
@@ -468,14 +472,81 @@ fn upstream_slow_is_504_and_the_key_is_released() {
         started.elapsed() < Duration::from_millis(3500),
         "upstream.timeout is 2s"
     );
+    // The receiver may still be working on it: the sender's retry is told
+    // to come back later, and nothing is forwarded.
+    let r = deliver(gw.addr, &body, "k504");
+    assert_eq!((r.status, r.error()), (409, "in_flight".into()));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(rx.count(), 1);
+    // Once in_flight_timeout has passed since the reservation, the key is
+    // free again and the retry goes through.
+    std::thread::sleep(Duration::from_millis(4300).saturating_sub(started.elapsed()));
     let r = deliver(gw.addr, &body, "k504");
     assert_eq!(r.status, 200);
     assert!(r.header("hookgate-duplicate").is_none());
     // This receiver records a request before it answers, so it now holds the
-    // delivery twice: one that processes and then answers after the timeout
+    // delivery twice: one that processes and answers after in_flight_timeout
     // is the duplicate hookgate cannot prevent (it cannot tell a late answer
     // from none). tests/chaos.rs states what is and is not guaranteed.
     assert_eq!(rx.count(), 2);
+}
+
+#[test]
+fn ambiguous_or_oversized_idempotency_keys_are_refused() {
+    let (gw, rx) = setup("");
+    let body = event_body("evt-keys", 100);
+    let with_keys = |keys: &[&str]| {
+        let mut h: Vec<(&str, String)> = signed_headers(&body, "unused")
+            .into_iter()
+            .filter(|(n, _)| *n != "Idempotency-Key")
+            .collect();
+        for k in keys {
+            h.push(("Idempotency-Key", k.to_string()));
+        }
+        post(gw.addr, PATH, &h, &body)
+    };
+    let long = "k".repeat(257);
+    for keys in [
+        &["k-one", "k-two"][..],
+        &["k-one, k-two"],
+        &[long.as_str()],
+        &["k\tx"],
+    ] {
+        let r = with_keys(keys);
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "invalid_idempotency_key".into()),
+            "{keys:?}"
+        );
+    }
+    assert_eq!(rx.count(), 0, "nothing forwarded");
+    // One key said twice is one key.
+    assert_eq!(with_keys(&["k-same", "k-same"]).status, 200);
+    assert_eq!(
+        with_keys(&["k-same"]).header("hookgate-duplicate"),
+        Some("true")
+    );
+    assert_eq!(with_keys(&[&"k".repeat(256)]).status, 200);
+    assert_eq!(rx.count(), 2);
+}
+
+#[test]
+fn headers_hookgate_relied_on_are_forwarded_even_if_named_in_connection() {
+    let (gw, rx) = setup("");
+    let body = event_body("evt-conn", 100);
+    let mut h = signed_headers(&body, "k-conn");
+    h.push((
+        "Connection",
+        "Idempotency-Key, Webhook-Signature, X-Other".into(),
+    ));
+    h.push(("X-Other", "hop".into()));
+    let r = post(gw.addr, PATH, &h, &body);
+    assert_eq!(r.status, 200);
+    let got = rx.last();
+    assert_eq!(got.header("idempotency-key").as_deref(), Some("k-conn"));
+    assert!(got.header("webhook-signature").is_some());
+    // Other headers named in Connection are hop-by-hop, as before.
+    assert_eq!(got.header("x-other"), None);
 }
 
 #[test]

@@ -349,6 +349,12 @@ fn path_tricks_match_only_what_they_should() {
         "/hooks///etc/passwd",
         "/hooks/a//b",
         "/hooks",
+        // Path parameters: Tomcat, Jetty and Spring read `..;` as `..`.
+        "/hooks/..;/admin",
+        "/hooks/a;x=1/b",
+        "/hooks/..%3b/admin",
+        "/hooks/..%3B/admin",
+        "/hooks/a;",
     ];
     for (i, p) in refused.iter().enumerate() {
         let r = send(p, &format!("refused-{i}"));

@@ -148,6 +148,11 @@ pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
 fn build(f: file::File, p: &mut Problems) -> Config {
     let mut warnings = Vec::new();
     let server = server::build_server(f.server, p);
+    let in_flight_at = f
+        .dedupe
+        .as_ref()
+        .and_then(|d| d.in_flight_timeout.as_ref())
+        .map(|t| t.at);
     let dedupe = dedupe::build_dedupe(f.dedupe, &mut warnings, p);
     if f.routes.value.is_empty() {
         p.push(Problem::at(
@@ -171,9 +176,11 @@ fn build(f: file::File, p: &mut Problems) -> Config {
             ));
         }
         seen_names.push((name, name_line));
+        let timeout_at = r.value.upstream.timeout.as_ref().map(|t| t.at);
         let Some(route) = route::build_route(&key, r, &mut warnings, p) else {
             continue;
         };
+        check_in_flight_outlives_upstream(&dedupe, &route, &key, in_flight_at.or(timeout_at), p);
         let clash = seen_paths
             .iter()
             .find(|(h, m, _)| *h == route.host && *m == route.path);
@@ -192,6 +199,28 @@ fn build(f: file::File, p: &mut Problems) -> Config {
         dedupe,
         routes,
         warnings,
+    }
+}
+
+/// A reservation must outlive the upstream exchange it guards: if it
+/// expired while the receiver still worked, the sender's retry would be
+/// forwarded as a second copy.
+fn check_in_flight_outlives_upstream(
+    dedupe: &Dedupe,
+    route: &Route,
+    key: &str,
+    at: Option<(u64, u64)>,
+    p: &mut Problems,
+) {
+    let (in_flight, timeout) = (dedupe.in_flight_timeout, route.upstream.timeout);
+    if route.idempotency.source != KeySource::None && in_flight <= timeout {
+        p.push(Problem::at(
+            "dedupe.in_flight_timeout",
+            at.unwrap_or((0, 0)),
+            format!(
+                "{in_flight:?} must be longer than {key}.upstream.timeout ({timeout:?}): a reservation that expires while the receiver still works lets the sender's retry through as a second copy"
+            ),
+        ));
     }
 }
 
@@ -475,6 +504,27 @@ routes:
             "{:?}",
             c.warnings
         );
+    }
+
+    #[test]
+    fn in_flight_timeout_must_outlive_the_upstream_timeout() {
+        let yaml = with_dedupe("  in_flight_timeout: 30s\n").replace(
+            "      url: http://127.0.0.1:3000/hooks",
+            "      url: http://127.0.0.1:3000/hooks\n      timeout: 60s",
+        );
+        let p = one(&yaml);
+        assert_eq!(p.key, "dedupe.in_flight_timeout", "{p}");
+        assert_eq!(p.line.map(|l| l.0), Some(5), "{p}");
+        assert!(
+            p.message.contains("30s") && p.message.contains("routes[0].upstream.timeout (60s)"),
+            "{p}"
+        );
+        // Without dedupe on the route, there is no reservation to outlive.
+        let yaml = yaml.replace(
+            "        - value: dev-secret",
+            "        - value: dev-secret\n    idempotency: { key: none }",
+        );
+        from_yaml(&yaml, "t.yaml").unwrap();
     }
 
     #[test]

@@ -113,37 +113,90 @@ pub(crate) fn body_checks(route: &Route, body: &[u8]) -> Result<BodyVerdict, Rea
     Ok(BodyVerdict::Pass(Some(doc)))
 }
 
+/// The longest idempotency key accepted: real senders use UUIDs or similar
+/// (36 bytes); a longer one is a mistake or an attack on the store.
+pub(crate) const MAX_KEY_LEN: usize = 256;
+
 /// The idempotency key's bytes, if the request carries a non-empty one.
 /// `signed_id` is the id the signature covered, preferred by
 /// `idempotency.key: scheme`.
+///
+/// A key must be unambiguous: a header sent twice, or as a list, with two
+/// different values would let two deliveries share one identity (deduped on
+/// the first, both forwarded), so it is refused, as is a key over
+/// [`MAX_KEY_LEN`] bytes or one holding control characters.
 pub(crate) fn idempotency_key(
     req: &RequestHeader,
     route: &Route,
     signed_id: Option<&str>,
     json: Option<&serde_json::Value>,
-) -> Option<Vec<u8>> {
-    match &route.idempotency.source {
-        KeySource::None => None,
+) -> Result<Option<Vec<u8>>, Reason> {
+    let key = match &route.idempotency.source {
+        KeySource::None => return Ok(None),
         KeySource::Scheme(_) if signed_id.is_some_and(|id| !id.is_empty()) => {
             signed_id.map(|id| id.as_bytes().to_vec())
         }
-        KeySource::Header(h) | KeySource::Scheme(h) => req
-            .headers
-            .get(h)
-            .map(|v| v.as_bytes().trim_ascii())
-            .filter(|v| !v.is_empty())
-            .map(<[u8]>::to_vec),
-        KeySource::Json(ptr) => match json?.pointer(ptr)? {
-            serde_json::Value::String(s) if !s.is_empty() => Some(s.as_bytes().to_vec()),
-            serde_json::Value::Number(n) => Some(n.to_string().into_bytes()),
+        KeySource::Header(h) | KeySource::Scheme(h) => header_key(&req.headers, h)?,
+        KeySource::Json(ptr) => match json.and_then(|j| j.pointer(ptr)) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.as_bytes().to_vec()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string().into_bytes()),
             _ => None,
         },
+    };
+    match key {
+        Some(k) if k.len() > MAX_KEY_LEN || k.iter().any(|b| b.is_ascii_control()) => {
+            Err(Reason::InvalidIdempotencyKey)
+        }
+        key => Ok(key),
     }
+}
+
+/// The one value of header `name` across all its lines and list members;
+/// `None` when absent or empty, an error when two differ.
+fn header_key(
+    headers: &http::HeaderMap,
+    name: &http::HeaderName,
+) -> Result<Option<Vec<u8>>, Reason> {
+    let mut key: Option<&[u8]> = None;
+    for value in headers.get_all(name) {
+        for part in value.as_bytes().split(|b| *b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() {
+                continue;
+            }
+            match key {
+                Some(k) if k != part => return Err(Reason::InvalidIdempotencyKey),
+                _ => key = Some(part),
+            }
+        }
+    }
+    Ok(key.map(<[u8]>::to_vec))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key_of(values: &[&[u8]]) -> Result<Option<Vec<u8>>, Reason> {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append("idempotency-key", http::HeaderValue::from_bytes(v).unwrap());
+        }
+        header_key(&h, &http::HeaderName::from_static("idempotency-key"))
+    }
+
+    #[test]
+    fn a_key_is_one_value_or_refused() {
+        assert_eq!(key_of(&[]), Ok(None));
+        assert_eq!(key_of(&[b" "]), Ok(None));
+        assert_eq!(key_of(&[b"k1"]), Ok(Some(b"k1".to_vec())));
+        // The same value repeated is one key.
+        assert_eq!(key_of(&[b"k1", b"k1"]), Ok(Some(b"k1".to_vec())));
+        assert_eq!(key_of(&[b"k1, k1"]), Ok(Some(b"k1".to_vec())));
+        for two in [&[&b"k1"[..], b"k2"][..], &[b"k1, k2"], &[b"k1,", b"k2"]] {
+            assert_eq!(key_of(two), Err(Reason::InvalidIdempotencyKey), "{two:?}");
+        }
+    }
 
     fn cl(values: &[&str]) -> Result<Option<usize>, ()> {
         let mut h = http::HeaderMap::new();

@@ -21,7 +21,7 @@ use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 
-use crate::config::Route;
+use crate::config::{KeySource, Route};
 
 /// Request headers never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), plus
 /// `expect` (hookgate answered it) and `content-length` (set from the body).
@@ -71,12 +71,25 @@ pub(crate) struct UpstreamRequest<'a> {
 }
 
 impl UpstreamRequest<'_> {
+    /// The headers the route's verification and dedupe read.
+    fn relied_on(&self) -> Vec<&str> {
+        let mut names = self.route.verify.scheme.signature_headers();
+        names.extend(self.route.verify.scheme.id_header());
+        if let KeySource::Header(h) | KeySource::Scheme(h) = &self.route.idempotency.source {
+            names.push(h.as_str());
+        }
+        names
+    }
+
     /// Applies the rules to a copy of the sender's header.
     pub fn build(&self, original: &RequestHeader) -> Result<RequestHeader> {
         let mut req = original.clone();
         req.set_version(Version::HTTP_11);
         req.set_raw_path(self.path.as_bytes())?;
-        // Headers the sender named in `Connection` are hop-by-hop too.
+        // Headers the sender named in `Connection` are hop-by-hop too, but
+        // not those hookgate verified and deduped on: the receiver must see
+        // what the decision was made on.
+        let relied_on = self.relied_on();
         let named: Vec<HeaderName> = original
             .headers
             .get_all(http::header::CONNECTION)
@@ -84,6 +97,7 @@ impl UpstreamRequest<'_> {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !relied_on.contains(&n.as_str()))
             .collect();
         for n in named {
             req.remove_header(&n);
@@ -158,12 +172,10 @@ pub(crate) struct Answer {
 /// Sends `req` and `body` to `peer` and reads the answer's header, within
 /// `timeout` overall.
 ///
-/// A pooled connection that the receiver closed or reset before a byte of
-/// answer (it closed it while idle), or on which the request could not be
-/// written whole, is retried on another connection, at most twice; a fresh
-/// connection's failure is final. A timeout is never retried: the receiver
-/// has the request and may be processing it, and a second copy would reach
-/// it while hookgate answers `504` for the first.
+/// A request is sent again (on another connection, at most twice) only when
+/// it could not be written whole on a reused connection. Once written
+/// whole, the receiver may be processing it: a connection closed or reset
+/// before the answer is `502`, and a timeout `504`, never a second copy.
 pub(crate) async fn exchange(
     connector: &Connector,
     peer: &HttpPeer,
@@ -195,7 +207,7 @@ pub(crate) async fn exchange(
                     })
                 }
                 Err(e) if is_timeout(&e) => return Err(ExchangeError::Timeout),
-                Err(e) if reused && tries < 3 && never_received(&e) => continue,
+                Err(e) if reused && tries < 3 && not_written_whole(&e) => continue,
                 Err(e) => return Err(ExchangeError::Unreachable(e)),
             }
         }
@@ -215,21 +227,11 @@ fn is_timeout(e: &Error) -> bool {
     )
 }
 
-/// Whether a failure on a reused connection shows that the receiver cannot
-/// hold the request whole: writing it failed, or the connection was closed
-/// or reset while hookgate waited for the answer (what Pingora marks
-/// retryable on reuse: the look of a connection the receiver closed while it
-/// sat idle in the pool).
-fn never_received(e: &Error) -> bool {
-    match e.etype() {
-        ErrorType::WriteError => true,
-        ErrorType::ConnectionClosed | ErrorType::ReadError => {
-            let mut retry = e.retry;
-            retry.decide_reuse(true);
-            retry.retry()
-        }
-        _ => false,
-    }
+/// Whether the request failed before it was written whole: only then can it
+/// be sent again without risking a second copy at the receiver. A read
+/// error or a close after the write means the receiver got every byte.
+fn not_written_whole(e: &Error) -> bool {
+    matches!(e.etype(), ErrorType::WriteError)
 }
 
 async fn send_and_read_header(
@@ -300,25 +302,20 @@ mod tests {
     }
 
     #[test]
-    fn only_a_connection_lost_before_the_answer_is_retried() {
-        // What a pooled connection the receiver closed while idle looks like.
-        assert!(never_received(&err(
-            ErrorType::ConnectionClosed,
-            RetryType::ReusedOnly
-        )));
-        assert!(never_received(&err(
-            ErrorType::ReadError,
-            RetryType::ReusedOnly
-        )));
-        assert!(never_received(&err(ErrorType::WriteError, false.into())));
+    fn only_a_request_not_written_whole_is_sent_again() {
+        assert!(not_written_whole(&err(ErrorType::WriteError, false.into())));
+        // A connection the receiver closed or reset after reading the
+        // request (what a pooled connection closed while idle also looks
+        // like to Pingora, which would retry it): never again.
+        for t in [ErrorType::ConnectionClosed, ErrorType::ReadError] {
+            assert!(!not_written_whole(&err(t.clone(), RetryType::ReusedOnly)));
+        }
         // A slow receiver has the request: never send it again.
         for t in [ErrorType::ReadTimedout, ErrorType::WriteTimedout] {
             let e = err(t, RetryType::ReusedOnly);
-            assert!(is_timeout(&e) && !never_received(&e));
+            assert!(is_timeout(&e) && !not_written_whole(&e));
         }
-        // Pingora's verdict stands where it says no (e.g. a TLS read error).
-        assert!(!never_received(&err(ErrorType::ReadError, false.into())));
-        assert!(!never_received(&err(
+        assert!(!not_written_whole(&err(
             ErrorType::InvalidHTTPHeader,
             false.into()
         )));

@@ -314,7 +314,8 @@ impl Gateway {
             &route,
             verified.id.as_deref(),
             json.as_ref(),
-        );
+        )
+        .map_err(read)?;
         let reservation = match key {
             Some(key) => {
                 self.reserve(&route, DedupeKey::new(&route.name, &key))
@@ -407,15 +408,16 @@ impl Gateway {
             .record_upstream(&route.name, answer_class(&answer), elapsed);
         let answer = match answer {
             Ok(a) => a,
-            Err(e) => {
+            Err(ExchangeError::Timeout) => {
+                // The receiver has the request and may still process it: a
+                // retry now would be a second copy.
+                reservation.map(Held::keep_until_expiry);
+                return Err(Rejection::on(&route, Reason::UpstreamTimeout, BodyState::Read).into());
+            }
+            Err(ExchangeError::Unreachable(e)) => {
+                tracing::debug!(route = %route.name, error = %e, "upstream exchange failed");
                 end_reservation(&route, reservation, false).await;
-                let reason = match e {
-                    ExchangeError::Timeout => Reason::UpstreamTimeout,
-                    ExchangeError::Unreachable(e) => {
-                        tracing::debug!(route = %route.name, error = %e, "upstream exchange failed");
-                        Reason::UpstreamUnreachable
-                    }
-                };
+                let reason = Reason::UpstreamUnreachable;
                 return Err(Rejection::on(&route, reason, BodyState::Read).into());
             }
         };

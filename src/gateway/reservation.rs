@@ -1,7 +1,9 @@
 //! A dedupe reservation held by a request: a value that ends itself.
 //!
 //! Whoever holds a [`Held`] must end it with [`Held::settle`] (the receiver
-//! answered `2xx`) or [`Held::release`] (anything else). If it is dropped
+//! answered `2xx`), [`Held::release`] (it did not take the delivery) or
+//! [`Held::keep_until_expiry`] (nobody knows: the upstream timed out). If it
+//! is dropped
 //! unended — the request future was cancelled, or a path out forgot it —
 //! `Drop` releases it in the background, so a key is never left reserved
 //! until `in_flight_timeout`, and the in-flight gauge is right by
@@ -51,6 +53,13 @@ impl Held {
     pub async fn release(mut self) -> Result<(), StoreError> {
         self.end();
         self.store.release(self.key, self.token).await
+    }
+
+    /// The receiver may still be working on the delivery (the upstream
+    /// timed out): leave the key in flight, so retries get `409`, until the
+    /// store expires the reservation `in_flight_timeout` after it was made.
+    pub fn keep_until_expiry(mut self) {
+        self.end();
     }
 
     fn end(&mut self) {

@@ -144,11 +144,17 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// Whether `rest` (the path after the prefix and its boundary slash) has a
-/// `.` or `..` segment, an encoded slash or backslash, or an empty segment
-/// (`//`, or a leading `/`): anything a receiver might resolve differently.
+/// `.` or `..` segment, an encoded slash or backslash, a path parameter
+/// (`;`, plain or encoded: Tomcat, Jetty and Spring read `..;` as `..`), or
+/// an empty segment (`//`, or a leading `/`): anything a receiver might
+/// resolve differently from the plain path hookgate matched.
 fn has_dot_segment(rest: &str) -> bool {
     let lower = rest.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || rest.contains('\\') {
+    if lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%3b")
+        || rest.contains(['\\', ';'])
+    {
         return true;
     }
     !rest.is_empty()
@@ -241,6 +247,10 @@ routes:
             "/webhooks/special/./x",
             "/webhooks/./x",
             "/webhooks/a\\..\\b",
+            "/webhooks/..;/admin",
+            "/webhooks/a;x=1/b",
+            "/webhooks/%2e%2e%3b/admin",
+            "/webhooks/special/x;y",
             "/admin",
             "/webhooksx",
         ] {

@@ -42,7 +42,7 @@ impl TestConfig {
                 "threads": 2,
                 "body_timeout": "2s"
             }),
-            dedupe: json!({ "ttl": "1h", "in_flight_timeout": "30s", "max_entries": 10000 }),
+            dedupe: json!({ "ttl": "1h", "in_flight_timeout": "60s", "max_entries": 10000 }),
             routes: Vec::new(),
         }
     }
