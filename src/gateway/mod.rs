@@ -411,7 +411,9 @@ impl Gateway {
             Err(ExchangeError::Timeout) => {
                 // The receiver has the request and may still process it: a
                 // retry now would be a second copy.
-                reservation.map(Held::keep_until_expiry);
+                if let Some(held) = reservation {
+                    held.keep_until_expiry();
+                }
                 return Err(Rejection::on(&route, Reason::UpstreamTimeout, BodyState::Read).into());
             }
             Err(ExchangeError::Unreachable(e)) => {
