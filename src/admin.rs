@@ -66,9 +66,7 @@ impl ServeHttp for Admin {
         match req.uri.path() {
             "/metrics" => {
                 let m = self.gateway.metrics();
-                if let Some(n) = self.gateway.store().entry_count() {
-                    m.dedupe_entries.set(i64::try_from(n).unwrap_or(i64::MAX));
-                }
+                m.observe_store(self.gateway.store().as_ref());
                 reply(200, "text/plain; version=0.0.4", m.encode())
             }
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),

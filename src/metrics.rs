@@ -5,10 +5,14 @@
 //! embedders) keep their counts apart. Labels are bounded: route names come
 //! from the config, outcomes and reasons from closed sets.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::dedupe::DedupeStore;
 
 /// Latency buckets, in seconds: 0.5 ms to 30 s.
 const BUCKETS: &[f64] = &[
@@ -29,6 +33,12 @@ pub struct Metrics {
     pub(crate) inflight: IntGaugeVec,
     /// `hookgate_dedupe_entries`: keys the store holds (set at scrape).
     pub(crate) dedupe_entries: IntGauge,
+    /// `hookgate_dedupe_evictions_total`: delivered keys the store forgot
+    /// before their `ttl` to stay within `max_entries` (read from the store
+    /// at scrape).
+    pub(crate) dedupe_evictions: IntCounter,
+    /// The store's eviction count at the last scrape.
+    evictions_seen: AtomicU64,
     /// `hookgate_dedupe_errors_total{route,policy}`: store failures, by what
     /// was done about them (`fail_closed`, `fail_open`).
     pub(crate) dedupe_errors: IntCounterVec,
@@ -97,6 +107,12 @@ impl Metrics {
             IntGauge::new("hookgate_dedupe_entries", "Keys held by the dedupe store.")
                 .unwrap_or_else(|_| unreachable_metric("hookgate_dedupe_entries"));
         let _ = registry.register(Box::new(dedupe_entries.clone()));
+        let dedupe_evictions = IntCounter::new(
+            "hookgate_dedupe_evictions_total",
+            "Delivered keys forgotten before their ttl to stay within max_entries.",
+        )
+        .unwrap_or_else(|_| unreachable_metric("hookgate_dedupe_evictions_total"));
+        let _ = registry.register(Box::new(dedupe_evictions.clone()));
         let request_seconds = histogram(
             "hookgate_request_duration_seconds",
             "Request duration, end to end.",
@@ -112,10 +128,25 @@ impl Metrics {
             upstream,
             inflight,
             dedupe_entries,
+            dedupe_evictions,
+            evictions_seen: AtomicU64::new(0),
             dedupe_errors,
             request_seconds,
             upstream_seconds,
             reloads,
+        }
+    }
+
+    /// Reads what only the store knows (its entries, its evictions) into
+    /// the registry; the admin listener calls it before each scrape.
+    pub(crate) fn observe_store(&self, store: &dyn DedupeStore) {
+        if let Some(n) = store.entry_count() {
+            self.dedupe_entries
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        if let Some(total) = store.evictions() {
+            let before = self.evictions_seen.swap(total, Ordering::Relaxed);
+            self.dedupe_evictions.inc_by(total.saturating_sub(before));
         }
     }
 

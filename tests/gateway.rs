@@ -693,3 +693,61 @@ fn several_routes_and_prefixes() {
     // Dot segments never reach the receiver.
     assert_eq!(post(gw.addr, "/hooks/../admin", &h, &body).status, 404);
 }
+
+#[test]
+fn a_full_memory_store_never_evicts_a_delivery_in_flight() {
+    let rx = Receiver::start();
+    rx.respond(|r, _| Reply {
+        delay: if r
+            .header("idempotency-key")
+            .is_some_and(|k| k.starts_with("slow"))
+        {
+            Duration::from_millis(1500)
+        } else {
+            Duration::ZERO
+        },
+        ..Reply::status(200)
+    });
+    let admin = free_port();
+    let yaml = TestConfig::fynapse(free_port(), &rx.url("/hooks/balances"))
+        .server_with("admin", json!(format!("127.0.0.1:{admin}")))
+        .dedupe_with("max_entries", json!(3))
+        .yaml();
+    let gw = start_gateway(&yaml);
+    let addr = gw.addr;
+    let body = event_body("evt-full", 100);
+    let b = body.clone();
+    let first = std::thread::spawn(move || deliver(addr, &b, "slow-1"));
+    while rx.count() == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // More new keys than the store holds: delivered ones make room, the
+    // reservation stays.
+    for i in 0..6 {
+        assert_eq!(deliver(addr, &body, &format!("fast-{i}")).status, 200);
+    }
+    let r = deliver(addr, &body, "slow-1");
+    assert_eq!(
+        (r.status, r.error()),
+        (409, "in_flight".into()),
+        "a duplicate in flight"
+    );
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+    let page = String::from_utf8(get(admin, "/metrics").body).unwrap();
+    assert!(page.contains("hookgate_dedupe_evictions_total 4"), "{page}");
+    // A store full of deliveries in flight refuses a new one, to be retried.
+    let b = body.clone();
+    let second = std::thread::spawn(move || deliver(addr, &b, "slow-2"));
+    let b = body.clone();
+    let third = std::thread::spawn(move || deliver(addr, &b, "slow-3"));
+    while rx.count() < 9 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = deliver(addr, &body, "fast-late");
+    assert_eq!((r.status, r.error()), (503, "dedupe_unavailable".into()));
+    assert!(r.header("retry-after").is_some());
+    for t in [first, second, third] {
+        assert_eq!(t.join().unwrap().status, 200);
+    }
+    assert_eq!(rx.count(), 9, "nothing forwarded twice");
+}

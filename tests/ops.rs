@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn get(addr: std::net::SocketAddr, path: &str) -> Response {
-    Conn::open(addr).request(
-        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-}
-
 /// The value of one sample line of a Prometheus text page, or 0.
 fn sample(page: &str, series: &str) -> f64 {
     page.lines()

@@ -14,11 +14,16 @@
 //!   makes a reserve atomic; no lock is held across an `.await`.
 //!
 //! Bounded by `max_entries` (split over the shards): a full shard drops its
-//! oldest key first. Expired entries are ignored at once and reclaimed as
-//! the FIFO reaches them.
+//! oldest *delivered* key first, counted in [`DedupeStore::evictions`] and
+//! logged (at most once a minute). A reservation is never evicted: that
+//! would let a concurrent duplicate through. A shard that holds nothing but
+//! reservations refuses a new one ([`StoreError`]: the gateway answers
+//! `503` with `Retry-After`). Expired entries are ignored at once and
+//! reclaimed as the FIFO reaches them.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -80,14 +85,48 @@ struct Shard {
     seq: u32,
 }
 
+/// Every slot of a shard holds a live reservation.
+struct Full;
+
 impl Shard {
-    /// Drops expired or superseded entries at the front of the FIFO, then
-    /// the oldest entries while over `cap`.
-    fn tidy(&mut self, now: u64, cap: usize) {
+    /// Makes room for one more entry under `cap`: drops expired or
+    /// superseded entries, then delivered ones, oldest first, and returns
+    /// how many delivered keys it evicted. Live reservations are kept (moved
+    /// behind the others); if nothing else is left, the shard is [`Full`].
+    fn make_room(&mut self, now: u64, cap: usize) -> Result<u64, Full> {
+        let mut evicted = 0;
+        let mut kept = 0;
+        while self.map.len() >= cap {
+            if kept >= self.order.len() {
+                return Err(Full);
+            }
+            let Some((id, seq)) = self.order.pop_front() else {
+                return Err(Full);
+            };
+            match self.map.get(&id).filter(|s| s.seq == seq).copied() {
+                Some(s) if !s.expired(now) && !s.delivered() => {
+                    self.order.push_back((id, seq));
+                    kept += 1;
+                }
+                Some(s) => {
+                    self.map.remove(&id);
+                    self.owners.remove(&id);
+                    if !s.expired(now) {
+                        evicted += 1;
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(evicted)
+    }
+
+    /// Drops expired or superseded entries at the front of the FIFO.
+    fn tidy(&mut self, now: u64) {
         while let Some(&(id, seq)) = self.order.front() {
             let current = self.map.get(&id).filter(|s| s.seq == seq).copied();
             match current {
-                Some(s) if !s.expired(now) && self.map.len() <= cap => break,
+                Some(s) if !s.expired(now) => break,
                 Some(_) => {
                     self.map.remove(&id);
                     self.owners.remove(&id);
@@ -114,7 +153,13 @@ pub struct MemoryStore {
     ttl_ms: u64,
     in_flight_ms: u64,
     epoch: Instant,
+    evictions: AtomicU64,
+    /// When the last eviction warning was logged (ms since `epoch`, +1).
+    warned_at: AtomicU64,
 }
+
+/// Eviction warnings are logged at most this often.
+const WARN_EVERY_MS: u64 = 60_000;
 
 impl MemoryStore {
     /// A store remembering at most `max_entries` keys: delivered ones for
@@ -136,6 +181,31 @@ impl MemoryStore {
                 .unwrap_or(u64::MAX / 4)
                 .min(u64::MAX / 4),
             epoch: Instant::now(),
+            evictions: AtomicU64::new(0),
+            warned_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts evictions, and says so in the log at most once a minute: a
+    /// store evicting delivered keys forgets them before `ttl`, so a late
+    /// retry of one would be forwarded again.
+    fn count_evictions(&self, n: u64, now: u64) {
+        if n == 0 {
+            return;
+        }
+        let total = self.evictions.fetch_add(n, Ordering::Relaxed) + n;
+        let last = self.warned_at.load(Ordering::Relaxed);
+        let due = last == 0 || now + 1 >= last + WARN_EVERY_MS;
+        if due
+            && self
+                .warned_at
+                .compare_exchange(last, now + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                evicted_total = total,
+                "dedupe memory store is full: delivered keys are forgotten before their ttl; raise dedupe.max_entries"
+            );
         }
     }
 
@@ -172,7 +242,7 @@ impl MemoryStore {
             for id in live {
                 s.owners.remove(&id);
             }
-            s.tidy(now, self.shard_cap);
+            s.tidy(now);
         }
     }
 
@@ -214,6 +284,9 @@ impl DedupeStore for MemoryStore {
                 });
             }
         }
+        let evicted = s.make_room(now, self.shard_cap).map_err(|Full| {
+            StoreError("the memory store is full of deliveries in flight".into())
+        })?;
         let token = Token::unique();
         s.seq = s.seq.wrapping_add(1);
         let seq = s.seq;
@@ -226,7 +299,9 @@ impl DedupeStore for MemoryStore {
         );
         s.owners.insert(id, token);
         s.order.push_back((id, seq));
-        s.tidy(now, self.shard_cap);
+        s.tidy(now);
+        drop(s);
+        self.count_evictions(evicted, now);
         Ok(Reservation::Acquired(token))
     }
 
@@ -247,6 +322,10 @@ impl DedupeStore for MemoryStore {
             .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).map.len())
             .sum();
         Some(n as u64)
+    }
+
+    fn evictions(&self) -> Option<u64> {
+        Some(self.evictions.load(Ordering::Relaxed))
     }
 
     async fn sync(&self) {
@@ -359,6 +438,37 @@ mod tests {
         assert_eq!(s.reserve(key("999")).await, Ok(Reservation::Delivered));
         assert!(matches!(
             s.reserve(key("0")).await,
+            Ok(Reservation::Acquired(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn reservations_are_never_evicted() {
+        let s = MemoryStore::new(3, Duration::from_secs(3600), Duration::from_secs(60));
+        let Reservation::Acquired(held) = s.reserve(key("held")).await.unwrap() else {
+            panic!()
+        };
+        for i in 0..10 {
+            let Reservation::Acquired(t) = s.reserve(key(&i.to_string())).await.unwrap() else {
+                panic!()
+            };
+            s.settle(key(&i.to_string()), t).await.unwrap();
+        }
+        // The oldest entry was a reservation: delivered keys went instead.
+        assert_eq!(s.reserve(key("held")).await, Ok(Reservation::InFlight));
+        assert_eq!(s.evictions(), Some(8));
+        // A shard of nothing but reservations refuses one more.
+        let Reservation::Acquired(_) = s.reserve(key("a")).await.unwrap() else {
+            panic!()
+        };
+        let Reservation::Acquired(_) = s.reserve(key("b")).await.unwrap() else {
+            panic!()
+        };
+        assert!(s.reserve(key("c")).await.is_err());
+        // Once one ends, there is room again.
+        s.release(key("held"), held).await.unwrap();
+        assert!(matches!(
+            s.reserve(key("c")).await,
             Ok(Reservation::Acquired(_))
         ));
     }

@@ -122,6 +122,13 @@ pub trait DedupeStore: Send + Sync {
         None
     }
 
+    /// How many delivered keys the store has forgotten before their `ttl`
+    /// to stay within its bound, since it started (a bounded store's only
+    /// way to lose a duplicate); `None` when it never evicts.
+    fn evictions(&self) -> Option<u64> {
+        None
+    }
+
     /// Finishes the store's pending housekeeping (eviction, expiry), so that
     /// [`entry_count`](DedupeStore::entry_count) is exact afterwards. For
     /// tests and metrics; a store with nothing pending does nothing.

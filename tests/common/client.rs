@@ -251,3 +251,10 @@ pub async fn post_async(
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
+
+/// A plain GET on a fresh connection (the admin listener's endpoints).
+pub fn get(addr: std::net::SocketAddr, path: &str) -> Response {
+    Conn::open(addr).request(
+        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
