@@ -48,6 +48,12 @@ impl Reloader {
             for what in restart_only_changes(&running, &new) {
                 tracing::warn!("reload: `{what}` changed; it takes effect only after a restart");
             }
+            for (route, namespace) in forgotten_namespaces(&running, &new) {
+                tracing::warn!(
+                    route,
+                    "reload: route `{route}` is gone and no route remembers its keys; set `idempotency.namespace: {namespace}` on the route that replaces it, or its deliveries may be forwarded again"
+                );
+            }
             self.gateway.reload(&new);
             for w in &new.warnings {
                 tracing::warn!("{w}");
@@ -58,6 +64,21 @@ impl Reloader {
         metrics.reloads.with_label_values(&["ok"]).inc();
         true
     }
+}
+
+/// Routes of `old` whose dedupe namespace no route of `new` uses: their
+/// delivered keys are no longer consulted.
+fn forgotten_namespaces<'a>(old: &'a Config, new: &Config) -> Vec<(&'a str, &'a str)> {
+    old.routes
+        .iter()
+        .filter(|o| !new.routes.iter().any(|n| n.name == o.name))
+        .filter(|o| {
+            !new.routes
+                .iter()
+                .any(|n| n.idempotency.namespace == o.idempotency.namespace)
+        })
+        .map(|o| (&*o.name, &*o.idempotency.namespace))
+        .collect()
 }
 
 /// The settings a reload cannot apply to a running process.
@@ -109,5 +130,34 @@ impl BackgroundService for Reloader {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(routes: &[(&str, Option<&str>)]) -> Config {
+        let mut yaml = String::from("routes:\n");
+        for (i, (name, namespace)) in routes.iter().enumerate() {
+            yaml.push_str(&format!(
+                "  - name: {name}\n    path: /r{i}\n    upstream: {{ url: \"http://127.0.0.1:9/x\" }}\n    verify: {{ scheme: fynapse, secrets: [ {{ value: s }} ] }}\n"
+            ));
+            if let Some(ns) = namespace {
+                yaml.push_str(&format!("    idempotency: {{ namespace: {ns} }}\n"));
+            }
+        }
+        config::from_yaml(&yaml, "t").unwrap()
+    }
+
+    #[test]
+    fn a_renamed_route_is_named_unless_its_namespace_lives_on() {
+        let old = config(&[("a", None), ("b", None)]);
+        assert_eq!(
+            forgotten_namespaces(&old, &config(&[("a", None), ("c", None)])),
+            [("b", "b")]
+        );
+        assert!(forgotten_namespaces(&old, &config(&[("a", None), ("c", Some("b"))])).is_empty());
+        assert!(forgotten_namespaces(&old, &old).is_empty());
     }
 }

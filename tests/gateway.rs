@@ -751,3 +751,31 @@ fn a_full_memory_store_never_evicts_a_delivery_in_flight() {
     }
     assert_eq!(rx.count(), 9, "nothing forwarded twice");
 }
+
+#[test]
+fn a_renamed_route_keeps_its_keys_through_its_namespace() {
+    let rx = Receiver::start();
+    let port = free_port();
+    let config = TestConfig::fynapse(port, &rx.url("/hooks/balances"));
+    let gw = start_gateway(&config.yaml());
+    let body = event_body("evt-rename", 100);
+    assert_eq!(deliver(gw.addr, &body, "k-rename").status, 200);
+    let reload = |c: TestConfig| {
+        let c = hookgate::config::from_yaml(&c.yaml(), "t.yaml").unwrap();
+        gw.gateway.reload(&c);
+    };
+    // Renamed, keeping its namespace: the delivery is still known.
+    let mut renamed = config.clone();
+    renamed.routes[0]["name"] = json!("fynapse-v2");
+    renamed.routes[0]["idempotency"] = json!({ "namespace": "fynapse" });
+    reload(renamed);
+    let r = deliver(gw.addr, &body, "k-rename");
+    assert_eq!(r.header("hookgate-duplicate"), Some("true"), "{r:?}");
+    assert_eq!(rx.count(), 1);
+    // Renamed without it: a new namespace, so the key is new there.
+    let mut renamed = config.clone();
+    renamed.routes[0]["name"] = json!("fynapse-v3");
+    reload(renamed);
+    assert_eq!(deliver(gw.addr, &body, "k-rename").status, 200);
+    assert_eq!(rx.count(), 2);
+}

@@ -136,6 +136,7 @@ pub struct SecretSource {
 #[serde(deny_unknown_fields)]
 pub struct Idempotency {
     pub key: Option<Text>,
+    pub namespace: Option<Text>,
     pub required: Option<bool>,
     pub retry_after: Option<Typed<Duration>>,
 }

@@ -103,6 +103,9 @@ pub enum KeySource {
 pub struct Idempotency {
     /// Where the key comes from.
     pub source: KeySource,
+    /// The scope keys are remembered under (default: the route's name), so
+    /// that a renamed route can keep the keys it delivered.
+    pub namespace: Arc<str>,
     /// A missing key is `400` when true; forwarded without dedupe when false.
     pub required: bool,
     /// `Retry-After` on a `409 in_flight` or `503 dedupe_unavailable`.
@@ -482,7 +485,20 @@ fn build_idempotency(
             "route `{route}`: no idempotency key, so duplicates are forwarded"
         ));
     }
+    let namespace = match i.and_then(|i| i.namespace.as_ref()) {
+        None => Arc::from(route),
+        Some(n) if is_route_name(&n.value) => Arc::from(n.value.as_str()),
+        Some(n) => {
+            p.push(Problem::at(
+                &format!("{key}.namespace"),
+                pos(n),
+                "a namespace is 1-64 letters, digits, `-`, `_` or `.`".into(),
+            ));
+            return None;
+        }
+    };
     Some(Idempotency {
+        namespace,
         required: i
             .and_then(|i| i.required)
             .unwrap_or(source != KeySource::None),

@@ -318,8 +318,8 @@ impl Gateway {
         .map_err(read)?;
         let reservation = match key {
             Some(key) => {
-                self.reserve(&route, DedupeKey::new(&route.name, &key))
-                    .await?
+                let key = DedupeKey::new(&route.idempotency.namespace, &key);
+                self.reserve(&route, key).await?
             }
             None if route.idempotency.required => {
                 return Err(read(Reason::MissingIdempotencyKey).into())
