@@ -1,5 +1,5 @@
 //! End to end: the real gateway, a real receiver, real HTTP on loopback.
-//! One test per behaviour of DESIGN.md's request path and status table.
+//! One test per behaviour of the request path and the status table (README).
 
 mod common;
 
