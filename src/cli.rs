@@ -15,7 +15,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// What `hookgate` can do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway.

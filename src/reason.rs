@@ -38,7 +38,8 @@ macro_rules! reasons {
                 match self { $(Reason::$variant => $status,)+ }
             }
 
-            /// The stable label.
+            /// The stable label: the JSON `error`, the log's `reason`, the
+            /// metric label.
             pub const fn label(self) -> &'static str {
                 match self { $(Reason::$variant => $label,)+ }
             }

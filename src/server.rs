@@ -30,7 +30,7 @@ pub enum StartError {
     /// A listener's address is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        /// The address.
+        /// The address that could not be bound.
         addr: SocketAddr,
         /// What the OS said.
         source: std::io::Error,
@@ -38,7 +38,7 @@ pub enum StartError {
     /// TLS could not be set up on a listener.
     #[error("TLS on {addr}: {message}")]
     Tls {
-        /// The listener.
+        /// The listener that could not take TLS.
         addr: SocketAddr,
         /// Pingora's words.
         message: String,
@@ -126,7 +126,7 @@ pub struct RunningServer {
 
 /// A gateway running on its own thread; stopped when dropped.
 pub struct RunningGateway {
-    /// The server.
+    /// The server thread; dropping it stops the gateway.
     pub server: RunningServer,
     /// The gateway, to inspect its store and metrics.
     pub gateway: Arc<Gateway>,

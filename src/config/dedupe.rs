@@ -32,7 +32,7 @@ impl Dedupe {
     }
 }
 
-/// The dedupe backend.
+/// Where delivered keys are remembered.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
     /// In-process compact table ([`crate::dedupe::MemoryStore`]).

@@ -63,7 +63,7 @@ impl AsRef<Route> for Route {
 pub struct Upstream {
     /// The URL as configured (for display).
     pub url: String,
-    /// The resolved address.
+    /// The address the URL's host resolved to at load (a reload resolves again).
     pub addr: SocketAddr,
     /// Whether the URL is `https`.
     pub tls: bool,

@@ -15,7 +15,7 @@ text_enum!(impl Algorithm { Sha1 = "sha1", Sha256 = "sha256", Sha512 = "sha512" 
 /// How a route verifies requests.
 #[derive(Debug)]
 pub struct Verification {
-    /// The signature scheme.
+    /// The scheme: which headers carry the signature and which bytes it covers.
     pub scheme: Box<dyn Scheme>,
     /// Keys derived from the secrets, tried in order.
     pub keys: Vec<Key>,

@@ -41,7 +41,7 @@ impl DedupeKey {
         DedupeKey(h.finalize().into())
     }
 
-    /// The digest bytes.
+    /// The SHA-256 digest: what a store keeps instead of the key itself.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -54,7 +54,7 @@ const RESPONSE_HOP_BY_HOP: &[&str] = &[
 /// Client-sent `X-Hookgate-*` headers are removed *before* hookgate adds its
 /// own, so the receiver can trust them.
 pub(crate) struct UpstreamRequest<'a> {
-    /// The route.
+    /// The route whose upstream and forwarding rules apply.
     pub route: &'a Route,
     /// Path and query for the upstream.
     pub path: &'a str,

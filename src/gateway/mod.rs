@@ -204,7 +204,7 @@ impl Gateway {
         &self.metrics
     }
 
-    /// The dedupe store.
+    /// The dedupe store, shared with every replica when it is Redis.
     pub fn store(&self) -> &Arc<dyn DedupeStore> {
         &self.store
     }

@@ -13,7 +13,7 @@ use crate::config::{PathMatch, Route};
 /// A route found for a request, with the path to send upstream.
 #[derive(Debug)]
 pub struct Matched<R> {
-    /// The route.
+    /// The route that matched.
     pub route: Arc<R>,
     /// Upstream path and query (`/hooks/balances?x=1`).
     pub upstream_path: String,
