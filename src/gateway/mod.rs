@@ -297,10 +297,11 @@ impl Gateway {
 
         let verdict = parsed.and_then(|header| {
             let v = &route.verify;
+            let req = s.req_header();
             verify::verify_parsed(
                 v.scheme.as_ref(),
                 &header,
-                &body,
+                &verify::SignedRequest::new(req.method.as_str(), &req.headers, &body),
                 &v.keys,
                 unix_now(),
                 v.tolerance,

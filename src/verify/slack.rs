@@ -6,7 +6,8 @@
 use http::HeaderMap;
 
 use super::{
-    decode_hex, header_str, parse_timestamp, Algorithm, Failure, Key, Scheme, SignatureHeader,
+    decode_hex, header_str, parse_timestamp, require_secret, Algorithm, Delivery, Failure, Key,
+    Scheme, SignatureHeader, Signed, SignedRequest,
 };
 
 /// The `slack` scheme.
@@ -52,14 +53,32 @@ impl Scheme for Slack {
             timestamp: Some(parse_timestamp(ts.trim())?),
             id: None,
             signatures: vec![decode_hex(hex, Algorithm::Sha256.output_len())?],
+            ..Default::default()
         })
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         mac_v0(key, header.timestamp.unwrap_or_default(), body)
     }
 
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, _id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        let (body, timestamp, _id) = (d.body, d.timestamp, d.id);
+        Ok(Signed::headers(
+            self.sign_headers(key, body, timestamp, _id),
+        ))
+    }
+}
+
+impl Slack {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        timestamp: i64,
+        _id: &str,
+    ) -> Vec<(String, String)> {
         let sig = hex::encode(mac_v0(key, timestamp, body));
         vec![
             (
@@ -74,7 +93,8 @@ impl Scheme for Slack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
@@ -112,7 +132,9 @@ mod tests {
             check(&vector(), BODY, T),
             Ok(Verified {
                 timestamp: Some(T),
-                id: None
+                id: None,
+                key_index: 0,
+                signature: hex::decode(&SIG[3..]).unwrap()
             })
         );
     }

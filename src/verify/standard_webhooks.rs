@@ -9,8 +9,8 @@ use base64::Engine as _;
 use http::HeaderMap;
 
 use super::{
-    decode_base64, header_str, parse_timestamp, Algorithm, Failure, Key, Scheme, SignatureHeader,
-    MAX_SIGNATURES,
+    decode_base64, header_str, parse_timestamp, require_secret, Algorithm, Delivery, Failure, Key,
+    Scheme, SignatureHeader, Signed, SignedRequest, MAX_SIGNATURES,
 };
 
 /// The `standard-webhooks` scheme, which also accepts Svix's `svix-*`
@@ -114,15 +114,31 @@ impl Scheme for StandardWebhooks {
             timestamp: Some(timestamp),
             id: Some(id.to_string()),
             signatures,
+            ..Default::default()
         })
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         let id = header.id.as_deref().unwrap_or_default();
         mac_id_t_body(key, id, header.timestamp.unwrap_or_default(), body)
     }
 
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        let (body, timestamp, id) = (d.body, d.timestamp, d.id);
+        Ok(Signed::headers(self.sign_headers(key, body, timestamp, id)))
+    }
+}
+
+impl StandardWebhooks {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        timestamp: i64,
+        id: &str,
+    ) -> Vec<(String, String)> {
         let sig = base64::engine::general_purpose::STANDARD
             .encode(mac_id_t_body(key, id, timestamp, body));
         vec![
@@ -136,7 +152,8 @@ impl Scheme for StandardWebhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
@@ -181,7 +198,11 @@ mod tests {
             check(&headers(SIG), BODY, T),
             Ok(Verified {
                 timestamp: Some(T),
-                id: Some(ID.into())
+                id: Some(ID.into()),
+                key_index: 0,
+                signature: base64::engine::general_purpose::STANDARD
+                    .decode(&SIG[3..])
+                    .unwrap()
             })
         );
     }

@@ -7,7 +7,10 @@
 use http::HeaderMap;
 
 use super::fynapse::{mac_t_body, parse_t_v1, sign_t_v1};
-use super::{header_str, Failure, Key, Scheme, SignatureHeader};
+use super::{
+    header_str, require_secret, Delivery, Failure, Key, Scheme, SignatureHeader, Signed,
+    SignedRequest,
+};
 
 /// The `stripe` scheme.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,11 +40,28 @@ impl Scheme for Stripe {
         parse_t_v1(value)
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         mac_t_body(key, header, body)
     }
 
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, _id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        let (body, timestamp, _id) = (d.body, d.timestamp, d.id);
+        Ok(Signed::headers(
+            self.sign_headers(key, body, timestamp, _id),
+        ))
+    }
+}
+
+impl Stripe {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        timestamp: i64,
+        _id: &str,
+    ) -> Vec<(String, String)> {
         vec![(
             "Stripe-Signature".to_string(),
             sign_t_v1(key, body, timestamp),
@@ -52,7 +72,8 @@ impl Scheme for Stripe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified, MAX_SIGNATURES};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::{Verified, MAX_SIGNATURES};
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
@@ -84,7 +105,9 @@ mod tests {
             verify(&Stripe, &h, BODY, &keys(), T, TOL),
             Ok(Verified {
                 timestamp: Some(T),
-                id: None
+                id: None,
+                key_index: 0,
+                signature: hex::decode(SIG).unwrap()
             })
         );
     }
