@@ -15,13 +15,17 @@
 
 mod bitbucket;
 mod body_mac;
+mod calendly;
 mod dropbox;
 mod fynapse;
 mod generic;
 mod github;
 mod gitlab;
 mod intercom;
+mod linear;
 mod mac;
+mod mailgun;
+mod paddle;
 mod pagerduty;
 mod sentry;
 mod shopify;
@@ -31,15 +35,21 @@ mod stripe;
 mod typeform;
 mod vercel;
 mod woocommerce;
+mod zendesk;
+mod zoom;
 
 pub use bitbucket::Bitbucket;
+pub use calendly::Calendly;
 pub use dropbox::Dropbox;
 pub use fynapse::Fynapse;
 pub use generic::{Encoding, GenericHmac, GenericOptions};
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use intercom::Intercom;
+pub use linear::Linear;
 pub use mac::Algorithm;
+pub use mailgun::Mailgun;
+pub use paddle::Paddle;
 pub use pagerduty::PagerDuty;
 pub use sentry::Sentry;
 pub use shopify::Shopify;
@@ -49,6 +59,8 @@ pub use stripe::Stripe;
 pub use typeform::Typeform;
 pub use vercel::Vercel;
 pub use woocommerce::WooCommerce;
+pub use zendesk::Zendesk;
+pub use zoom::Zoom;
 
 use std::fmt;
 use std::time::Duration;
@@ -535,6 +547,16 @@ pub(crate) fn ct_position(expected: &[u8], candidates: &[Vec<u8>]) -> Option<usi
     found
 }
 
+/// Whether a handshake token (Zoom's `plainToken`, Slack's `challenge`) is
+/// one a sender would send: 1 to `max` URL-safe characters. Anything else
+/// is not answered.
+pub(crate) fn token_ok(token: &str, max: usize) -> bool {
+    (1..=max).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
 /// Refuses to HMAC-sign with anything but a secret.
 pub(crate) fn require_secret(scheme: &dyn Scheme, key: &Key) -> Result<(), String> {
     match key.kind() {
@@ -681,6 +703,12 @@ pub const SCHEME_NAMES: &[&str] = &[
     "vercel",
     "sentry",
     "bitbucket",
+    "zoom",
+    "paddle",
+    "calendly",
+    "zendesk",
+    "linear",
+    "mailgun",
 ];
 
 /// Looks a built-in scheme up by its config name. `None` for unknown names
@@ -702,6 +730,12 @@ pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
         "vercel" => Some(Box::new(Vercel)),
         "sentry" => Some(Box::new(Sentry)),
         "bitbucket" => Some(Box::new(Bitbucket)),
+        "zoom" => Some(Box::new(Zoom)),
+        "paddle" => Some(Box::new(Paddle)),
+        "calendly" => Some(Box::new(Calendly)),
+        "zendesk" => Some(Box::new(Zendesk)),
+        "linear" => Some(Box::new(Linear)),
+        "mailgun" => Some(Box::new(Mailgun)),
         _ => None,
     }
 }
