@@ -129,9 +129,9 @@ mod tests {
     use std::time::Duration;
 
     // Fynapse publishes no vector. Its algorithm is Stripe's under another
-    // header name, so this is the `<t>.<body>` HMAC-SHA256 vector of
-    // shared/spec/webhook-schemes.md §2.3, computed there with Python's
-    // `hmac` module (an implementation independent of this one).
+    // header name, so this is the same `<t>.<body>` HMAC-SHA256 vector as
+    // the Stripe test's, computed with Python's `hmac` module (an
+    // implementation independent of this one).
     const SECRET: &str = "whsec_test_secret";
     const T: i64 = 1_700_000_000;
     const BODY: &[u8] = br#"{"id":"evt_test_webhook","object":"event"}"#;

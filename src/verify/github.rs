@@ -91,7 +91,8 @@ mod tests {
     use proptest::prelude::*;
 
     // The official example of GitHub's "Validating webhook deliveries" page
-    // (shared/spec/webhook-schemes.md §2.4), recomputed with Python's `hmac`.
+    // (<https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>),
+    // recomputed with Python's `hmac`.
     const SECRET: &str = "It's a Secret to Everybody";
     const BODY: &[u8] = b"Hello, World!";
     const SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";

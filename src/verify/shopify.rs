@@ -86,8 +86,7 @@ mod tests {
     use http::HeaderValue;
     use proptest::prelude::*;
 
-    // Shopify publishes no vector. This is the illustrative one of
-    // shared/spec/webhook-schemes.md §2.5, recomputed for this test with
+    // Shopify publishes no vector. This one was computed for this test with
     // Python's `hmac` module (an implementation independent of this one):
     // base64(hmac.new(b"shop-secret", b'{"id":1}', hashlib.sha256).digest()).
     const SECRET: &str = "shop-secret";

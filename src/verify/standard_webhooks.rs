@@ -159,7 +159,7 @@ mod tests {
     use std::time::Duration;
 
     // The official vector of the Standard Webhooks reference libraries'
-    // `sign` tests (shared/spec/webhook-schemes.md §2.1), also used by
+    // `sign` tests (<https://github.com/standard-webhooks/standard-webhooks>), also used by
     // Svix-based providers. Recomputed with Python's `hmac` module.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";

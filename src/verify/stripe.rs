@@ -78,9 +78,8 @@ mod tests {
     use proptest::prelude::*;
     use std::time::Duration;
 
-    // Illustrative vector of shared/spec/webhook-schemes.md §2.3 (Stripe
-    // publishes none): computed there, and again for this test, with
-    // Python's `hmac` module, an implementation independent of this one.
+    // Illustrative vector (Stripe publishes none): computed for this test
+    // with Python's `hmac` module, an implementation independent of this one.
     // The `whsec_` prefix is part of the key.
     const SECRET: &str = "whsec_test_secret";
     const T: i64 = 1_700_000_000;
