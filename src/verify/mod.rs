@@ -21,6 +21,7 @@ mod fynapse;
 mod generic;
 mod github;
 mod gitlab;
+mod hubspot;
 mod intercom;
 mod linear;
 mod mac;
@@ -30,8 +31,10 @@ mod pagerduty;
 mod sentry;
 mod shopify;
 mod slack;
+mod square;
 mod standard_webhooks;
 mod stripe;
+mod twilio;
 mod typeform;
 mod vercel;
 mod woocommerce;
@@ -45,6 +48,7 @@ pub use fynapse::Fynapse;
 pub use generic::{Encoding, GenericHmac, GenericOptions};
 pub use github::GitHub;
 pub use gitlab::GitLab;
+pub use hubspot::HubSpot;
 pub use intercom::Intercom;
 pub use linear::Linear;
 pub use mac::Algorithm;
@@ -54,8 +58,10 @@ pub use pagerduty::PagerDuty;
 pub use sentry::Sentry;
 pub use shopify::Shopify;
 pub use slack::Slack;
+pub use square::Square;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
+pub use twilio::Twilio;
 pub use typeform::Typeform;
 pub use vercel::Vercel;
 pub use woocommerce::WooCommerce;
@@ -709,6 +715,9 @@ pub const SCHEME_NAMES: &[&str] = &[
     "zendesk",
     "linear",
     "mailgun",
+    "twilio",
+    "square",
+    "hubspot",
 ];
 
 /// Looks a built-in scheme up by its config name. `None` for unknown names
@@ -736,6 +745,9 @@ pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
         "zendesk" => Some(Box::new(Zendesk)),
         "linear" => Some(Box::new(Linear)),
         "mailgun" => Some(Box::new(Mailgun)),
+        "twilio" => Some(Box::new(Twilio)),
+        "square" => Some(Box::new(Square)),
+        "hubspot" => Some(Box::new(HubSpot)),
         _ => None,
     }
 }
@@ -947,7 +959,7 @@ pub(crate) mod testing {
                 for other in [
                     url.replacen("https://", "http://", 1),
                     format!("{url}x"),
-                    url.replacen(".com", ".co", 1),
+                    url.replacen("://", "://x", 1),
                 ] {
                     let mut c = self.clone();
                     c.url = Some(other.clone());
