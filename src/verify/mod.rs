@@ -16,6 +16,7 @@
 mod bitbucket;
 mod body_mac;
 mod calendly;
+mod discord;
 mod dropbox;
 mod fynapse;
 mod generic;
@@ -28,6 +29,8 @@ mod mac;
 mod mailgun;
 mod paddle;
 mod pagerduty;
+mod public_key;
+mod sendgrid;
 mod sentry;
 mod shopify;
 mod slack;
@@ -43,6 +46,7 @@ mod zoom;
 
 pub use bitbucket::Bitbucket;
 pub use calendly::Calendly;
+pub use discord::Discord;
 pub use dropbox::Dropbox;
 pub use fynapse::Fynapse;
 pub use generic::{Encoding, GenericHmac, GenericOptions};
@@ -55,6 +59,7 @@ pub use mac::Algorithm;
 pub use mailgun::Mailgun;
 pub use paddle::Paddle;
 pub use pagerduty::PagerDuty;
+pub use sendgrid::SendGrid;
 pub use sentry::Sentry;
 pub use shopify::Shopify;
 pub use slack::Slack;
@@ -718,6 +723,8 @@ pub const SCHEME_NAMES: &[&str] = &[
     "twilio",
     "square",
     "hubspot",
+    "discord",
+    "sendgrid",
 ];
 
 /// Looks a built-in scheme up by its config name. `None` for unknown names
@@ -748,6 +755,8 @@ pub fn scheme_by_name(name: &str) -> Option<Box<dyn Scheme>> {
         "twilio" => Some(Box::new(Twilio)),
         "square" => Some(Box::new(Square)),
         "hubspot" => Some(Box::new(HubSpot)),
+        "discord" => Some(Box::new(Discord)),
+        "sendgrid" => Some(Box::new(SendGrid)),
         _ => None,
     }
 }
