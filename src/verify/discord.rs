@@ -22,7 +22,9 @@
 
 use http::HeaderMap;
 
-use super::public_key::{ed25519_position, ed25519_private, ed25519_public, ed25519_sign};
+use super::public_key::{
+    ed25519_position, ed25519_private, ed25519_public, ed25519_public_of, ed25519_sign,
+};
 use super::{
     decode_hex, header_str, parse_timestamp, Delivery, Failure, HandshakeReply, Key, KeyKind,
     Scheme, SignatureHeader, Signed, SignedRequest,
@@ -73,6 +75,10 @@ impl Scheme for Discord {
 
     fn derive_private_key(&self, private_key: &str) -> Result<Key, String> {
         ed25519_private(&hex_key(private_key, "private key")?)
+    }
+
+    fn public_key_for(&self, private: &Key) -> Option<Key> {
+        ed25519_public_of(private)
     }
 
     fn parse(&self, headers: &HeaderMap) -> Result<SignatureHeader, Failure> {

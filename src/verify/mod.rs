@@ -432,6 +432,13 @@ pub trait Scheme: Send + Sync + fmt::Debug {
         ))
     }
 
+    /// The public key matching a private key from
+    /// [`derive_private_key`](Scheme::derive_private_key) (tests, and
+    /// `hookgate sign` to show what to configure).
+    fn public_key_for(&self, _private: &Key) -> Option<Key> {
+        None
+    }
+
     /// Reads the signature header(s). Cheap and body-free, so the gateway can
     /// reject a missing or malformed signature before reading the body.
     /// A scheme that signs inside the body returns a header with no

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 
 use super::public_key::{
-    p256_canonical, p256_position, p256_private, p256_public_from_der, p256_sign,
+    p256_canonical, p256_position, p256_private, p256_public_from_der, p256_public_of, p256_sign,
 };
 use super::{
     header_str, parse_timestamp, Delivery, Failure, Key, KeyKind, Scheme, SignatureHeader, Signed,
@@ -93,6 +93,10 @@ impl Scheme for SendGrid {
         }
     }
 
+    fn public_key_for(&self, private: &Key) -> Option<Key> {
+        p256_public_of(private)
+    }
+
     fn parse(&self, headers: &HeaderMap) -> Result<SignatureHeader, Failure> {
         let sig = header_str(headers, HEADER)?.ok_or(Failure::MissingSignature)?;
         let ts = header_str(headers, TIMESTAMP_HEADER)?.ok_or(Failure::MissingSignature)?;
@@ -140,7 +144,6 @@ impl Scheme for SendGrid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::public_key::p256_public_of;
     use crate::verify::testing::Case;
 
     // The official vector of sendgrid-nodejs's eventwebhook spec, checked
