@@ -98,7 +98,7 @@ mod tests {
         let c = case(SIG);
         c.assert_standard(Key::new("other"));
         assert_eq!(case(WRONG).check(), Err(Failure::SignatureMismatch));
-        let too_many = vec![WRONG; MAX_SIGNATURES + 1].join(",");
+        let too_many = [WRONG; MAX_SIGNATURES + 1].join(",");
         c.assert_malformed(
             "x-pagerduty-signature",
             &["", "garbage", &SIG[3..], "v1=", "v1=00", &too_many],

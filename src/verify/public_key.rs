@@ -156,7 +156,10 @@ mod tests {
             ed25519_position(&public, b"", &[vec![0; 64], sig.clone()]),
             Some(1)
         );
-        assert_eq!(ed25519_position(&public, b"x", &[sig.clone()]), None);
+        assert_eq!(
+            ed25519_position(&public, b"x", std::slice::from_ref(&sig)),
+            None
+        );
         // A public key never signs, a private key never verifies.
         assert_eq!(ed25519_position(&private, b"", &[sig]), None);
         assert!(ed25519_sign(&public, b"").is_err());

@@ -84,11 +84,46 @@ fn body_hash_param(url: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The body's form parameters as Twilio concatenates them.
-fn sorted_params(body: &[u8]) -> Vec<u8> {
-    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+/// Decodes one `application/x-www-form-urlencoded` name or value: `+` is a
+/// space, `%XX` a byte (a `%` not followed by two hex digits stays as is).
+/// `None` unless the result is UTF-8: a lossy decoding would let different
+/// bytes sign alike.
+fn form_decode(s: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match s.get(i + 1..i + 3).and_then(|h| {
+                std::str::from_utf8(h)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            }) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The body's form parameters as Twilio concatenates them: names sorted,
+/// each distinct value of a name sorted, `name` then `value`, nothing
+/// between. `None` when a name or value is not UTF-8.
+pub(crate) fn sorted_params(body: &[u8]) -> Option<Vec<u8>> {
+    let mut pairs = Vec::new();
+    for piece in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match piece.iter().position(|b| *b == b'=') {
+            Some(i) => (&piece[..i], &piece[i + 1..]),
+            None => (piece, &b""[..]),
+        };
+        pairs.push((form_decode(name)?, form_decode(value)?));
+    }
     pairs.sort();
     pairs.dedup();
     let mut out = Vec::new();
@@ -96,7 +131,7 @@ fn sorted_params(body: &[u8]) -> Vec<u8> {
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(v.as_bytes());
     }
-    out
+    Some(out)
 }
 
 impl Scheme for Twilio {
@@ -158,7 +193,7 @@ impl Scheme for Twilio {
         let body_hash = body_hash_param(url);
         let params = match body_hash {
             Some(_) => Vec::new(),
-            None => sorted_params(req.body),
+            None => sorted_params(req.body)?,
         };
         let candidates = [Some(url.to_string()), port_variant(url)];
         let found = candidates.iter().flatten().find_map(|u| {
@@ -191,7 +226,8 @@ impl Scheme for Twilio {
             );
             (u.clone(), Some(u), Vec::new())
         } else {
-            (url.to_string(), None, sorted_params(d.body))
+            let params = sorted_params(d.body).ok_or("the form body is not UTF-8")?;
+            (url.to_string(), None, params)
         };
         let sig = Algorithm::Sha1.mac(key, &[url.as_bytes(), &params]);
         Ok(Signed {
@@ -324,7 +360,7 @@ mod tests {
         let key = Key::new("shared-key");
         let sig = super::super::body_mac::encode(
             super::super::Encoding::Base64,
-            &Algorithm::Sha256.mac(&key, &[URL.as_bytes(), &sorted_params(DOCS_BODY)]),
+            &Algorithm::Sha256.mac(&key, &[URL.as_bytes(), &sorted_params(DOCS_BODY).unwrap()]),
         );
         let mut c = case(&sig, DOCS_BODY, URL);
         c.keys = vec![Key::new(TOKEN), key];
@@ -340,6 +376,10 @@ mod tests {
 
     #[test]
     fn repeated_parameters_contribute_each_distinct_value_sorted() {
-        assert_eq!(sorted_params(b"b=2&a=1&b=1&b=2"), b"a1b1b2");
+        assert_eq!(sorted_params(b"b=2&a=1&b=1&b=2").unwrap(), b"a1b1b2");
+        assert_eq!(sorted_params(b"a=%2B1+2&&c&d=%zz").unwrap(), b"a+1 2cd%zz");
+        // Not UTF-8 once decoded: no signature can match.
+        assert_eq!(sorted_params(b"a=%80"), None);
+        assert_eq!(sorted_params(b"a=\xff"), None);
     }
 }
