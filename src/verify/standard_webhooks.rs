@@ -92,15 +92,20 @@ fn parse_signatures(value: &str) -> Result<Vec<Vec<u8>>, Failure> {
     let mut signatures = Vec::new();
     for entry in value.split_ascii_whitespace() {
         let (version, sig) = entry.split_once(',').ok_or(Failure::MalformedSignature)?;
-        let len = match version {
-            "v1" => Algorithm::Sha256.output_len(),
-            "v1a" => ED25519_SIGNATURE_LEN,
+        let signature = match version {
+            "v1" => decode_base64(sig, Algorithm::Sha256.output_len())?,
+            // An asymmetric entry that is not a signature can never verify:
+            // skipped like an unknown version, as before `v1a` was read.
+            "v1a" => match decode_base64(sig, ED25519_SIGNATURE_LEN) {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
             _ => continue,
         };
         if signatures.len() == MAX_SIGNATURES {
             return Err(Failure::MalformedSignature);
         }
-        signatures.push(decode_base64(sig, len)?);
+        signatures.push(signature);
     }
     if signatures.is_empty() {
         return Err(Failure::MalformedSignature);
