@@ -40,6 +40,9 @@ const MAC: BodyMac = BodyMac {
 
 const ID_HEADER: &str = "x-wc-webhook-delivery-id";
 
+/// The longest creation ping: `webhook_id=` and up to 20 digits.
+const MAX_PING: usize = 31;
+
 /// `wp_specialchars_decode($secret, ENT_QUOTES)`.
 fn specialchars_decode(s: &str) -> String {
     const ENTITIES: &[(&str, char)] = &[
@@ -121,14 +124,21 @@ impl Scheme for WooCommerce {
         true
     }
 
-    /// A `POST` without a signature header: perhaps the creation ping.
+    /// A short `POST` without a signature header: perhaps the creation
+    /// ping. Only a declared length of at most [`MAX_PING`] bytes qualifies,
+    /// so an unsigned request cannot make the gateway read a large body.
     fn may_be_unsigned_handshake(
         &self,
         method: &str,
         headers: &HeaderMap,
         _query: Option<&str>,
     ) -> bool {
-        method == "POST" && !headers.contains_key(MAC.header)
+        let short = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .is_some_and(|n| n <= MAX_PING);
+        method == "POST" && short && !headers.contains_key(MAC.header)
     }
 
     fn unsigned_handshake(&self, req: &SignedRequest<'_>) -> Option<HandshakeReply> {
@@ -211,7 +221,12 @@ mod tests {
             .unsigned_handshake(&ping(b"webhook_id=42"))
             .unwrap();
         assert_eq!((reply.status, reply.body.len()), (200, 0));
-        assert!(WooCommerce.may_be_unsigned_handshake("POST", &h, None));
+        let short = crate::verify::testing::header_map(&[("content-length", "13")]);
+        assert!(WooCommerce.may_be_unsigned_handshake("POST", &short, None));
+        // No declared length, or a long one: rejected before the body.
+        assert!(!WooCommerce.may_be_unsigned_handshake("POST", &h, None));
+        let long = crate::verify::testing::header_map(&[("content-length", "100000")]);
+        assert!(!WooCommerce.may_be_unsigned_handshake("POST", &long, None));
         for bad in [
             &b"webhook_id="[..],
             b"webhook_id=4a",
@@ -228,6 +243,8 @@ mod tests {
         let signed = crate::verify::testing::header_map(&[("x-wc-webhook-signature", SIG)]);
         let req = SignedRequest::new("POST", &signed, b"webhook_id=42");
         assert!(WooCommerce.unsigned_handshake(&req).is_none());
-        assert!(!WooCommerce.may_be_unsigned_handshake("POST", &signed, None));
+        let mut signed_short = signed.clone();
+        signed_short.insert("content-length", http::HeaderValue::from_static("13"));
+        assert!(!WooCommerce.may_be_unsigned_handshake("POST", &signed_short, None));
     }
 }
