@@ -1,17 +1,23 @@
-//! Signature verification: pure functions from (headers, body, keys, now) to a
+//! Signature verification: pure functions from (request, keys, now) to a
 //! [`Verdict`].
 //!
 //! This module owns every fact about how senders sign their deliveries. It
 //! knows nothing of Pingora, sockets or the dedupe cache: the gateway hands it
-//! the request headers and the whole raw body, and gets back either the
-//! authenticated facts (signed timestamp, delivery id) or a [`Failure`] whose
+//! a [`SignedRequest`] (method, the route's public URL with the query as
+//! received, headers, the whole raw body) and gets back either the
+//! authenticated facts (signed timestamp, delivery id, which key matched,
+//! the matched signature) or a [`Failure`] whose
 //! [`reason`](Failure::reason) is the label the gateway answers with.
 //!
 //! A scheme is one file implementing [`Scheme`]. Its job is narrow: read its
-//! header(s) into a [`SignatureHeader`], say which bytes it signs, and (for
-//! the CLI and tests) produce the headers a sender would. The loop over keys
-//! and candidate signatures, the constant-time comparison and the freshness
-//! window live here, once, for every scheme.
+//! header(s) (and, for senders that sign inside the body, the body) into a
+//! [`SignatureHeader`], say which bytes it signs, and (for the CLI and
+//! tests) produce what a sender would send. The loop over keys and
+//! candidate signatures, the constant-time comparison and the freshness
+//! window live here, once, for every scheme; schemes that verify a
+//! public-key signature instead of a MAC override [`Scheme::matches`].
+//! Setup handshakes are answered from [`Scheme::handshake`] (after
+//! verification) and [`Scheme::unsigned_handshake`] (never signs).
 
 mod bitbucket;
 mod body_mac;

@@ -125,7 +125,7 @@ impl Scheme for WooCommerce {
     }
 
     /// A short `POST` without a signature header: perhaps the creation
-    /// ping. Only a declared length of at most [`MAX_PING`] bytes qualifies,
+    /// ping. Only a declared length of at most 31 bytes qualifies,
     /// so an unsigned request cannot make the gateway read a large body.
     fn may_be_unsigned_handshake(
         &self,
