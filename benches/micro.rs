@@ -45,8 +45,7 @@ fn verification(c: &mut Criterion) {
             b.iter(|| {
                 verify::verify(
                     &Fynapse,
-                    &headers,
-                    body,
+                    &verify::SignedRequest::new("POST", &headers, body),
                     &keys,
                     T,
                     Some(Duration::from_secs(300)),

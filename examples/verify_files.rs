@@ -38,10 +38,10 @@ pub fn verify_capture(headers: &str, body: &[u8], secret: &str, now: i64) -> Ver
     let key = Fynapse
         .derive_key(secret)
         .map_err(|_| verify::Failure::SignatureMismatch)?;
+    let headers = parse_headers(headers);
     verify::verify(
         &Fynapse,
-        &parse_headers(headers),
-        body,
+        &verify::SignedRequest::new("POST", &headers, body),
         &[key],
         now,
         Some(Duration::from_secs(300)),

@@ -46,12 +46,24 @@ pub enum Command {
 /// `hookgate sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// Scheme name (with --secret).
+    /// Scheme name, any case (with --secret, or --private-key for discord,
+    /// sendgrid and standard-webhooks v1a).
     #[arg(long)]
     pub scheme: Option<String>,
     /// Secret (with --scheme).
     #[arg(long)]
     pub secret: Option<String>,
+    /// File holding the sender's private key, for schemes verified with a
+    /// public key (tests only: real senders never share it).
+    #[arg(long)]
+    pub private_key: Option<PathBuf>,
+    /// The public URL the sender signs (twilio, square, hubspot, hmac with
+    /// {url}), with its query.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The request method, for schemes that sign it (hubspot).
+    #[arg(long, default_value = "POST")]
+    pub method: String,
     /// A routes file (with --route): sign as that route expects.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -74,12 +86,20 @@ pub struct SendArgs {
     /// Where to send (http://host:port/path).
     #[arg(long)]
     pub url: String,
-    /// Scheme name (with --secret).
+    /// The public URL the sender signs, when it is not --url (the route's
+    /// `verify.public_url` behind a proxy); its query is --url's.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Scheme name, any case (with --secret, or --private-key).
     #[arg(long)]
     pub scheme: Option<String>,
     /// Secret (with --scheme).
     #[arg(long)]
     pub secret: Option<String>,
+    /// File holding the sender's private key, for schemes verified with a
+    /// public key (tests only).
+    #[arg(long)]
+    pub private_key: Option<PathBuf>,
     /// A routes file (with --route).
     #[arg(long, short)]
     pub config: Option<PathBuf>,

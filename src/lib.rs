@@ -27,7 +27,8 @@
 //!     headers.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
 //!                    HeaderValue::from_str(&value).unwrap());
 //! }
-//! let verdict = verify::verify(&Fynapse, &headers, body, &[key], 1_700_000_010,
+//! let request = verify::SignedRequest::new("POST", &headers, body);
+//! let verdict = verify::verify(&Fynapse, &request, &[key], 1_700_000_010,
 //!                              Some(std::time::Duration::from_secs(300)));
 //! assert!(verdict.is_ok());
 //! ```

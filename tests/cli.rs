@@ -336,3 +336,100 @@ fn sign_and_send_refuse_an_id_the_scheme_cannot_carry() {
         .unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn sign_knows_every_scheme_and_says_what_public_key_schemes_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = write(&dir, "body.json", r#"{"type":1}"#);
+    let form = write(
+        &dir,
+        "body.form",
+        "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212",
+    );
+    let sign = |args: &[&str], body: &std::path::Path| {
+        let out = Command::new(BIN)
+            .arg("sign")
+            .args(args)
+            .arg(body)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Every shared-secret scheme signs (names in any case); URL-signed ones
+    // with --url.
+    for name in hookgate::verify::SCHEME_NAMES {
+        let scheme = hookgate::verify::scheme_by_name(name).unwrap();
+        let upper = name.to_ascii_uppercase();
+        let mut args = vec!["--scheme", &upper, "--timestamp", "1700000000"];
+        if scheme.needs_public_url() {
+            args.extend(["--url", "https://hooks.example.com/in?x=1"]);
+        }
+        let secret = match *name {
+            "standard-webhooks" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            _ => "a-secret",
+        };
+        args.extend(["--secret", secret]);
+        let (ok, out, err) = sign(&args, &json);
+        let takes_secret = scheme
+            .key_kinds()
+            .contains(&hookgate::verify::KeyKind::Secret);
+        if takes_secret {
+            assert!(ok, "{name}: {err}");
+            assert!(!out.is_empty(), "{name}");
+        } else {
+            assert!(!ok, "{name}");
+            assert!(err.contains("--private-key FILE"), "{name}: {err}");
+        }
+    }
+    // Twilio's official example, through the CLI.
+    let (ok, out, err) = sign(
+        &[
+            "--scheme",
+            "twilio",
+            "--secret",
+            "12345",
+            "--url",
+            "https://mycompany.com/myapp.php?foo=1&bar=2",
+        ],
+        &form,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "X-Twilio-Signature: 0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    );
+    let (ok, _, err) = sign(&["--scheme", "twilio", "--secret", "12345"], &form);
+    assert!(!ok && err.contains("--url"), "{err}");
+    // A private key signs for a public-key scheme (RFC 8032 test-1 seed).
+    let key = write(
+        &dir,
+        "discord.key",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
+    );
+    let (ok, out, err) = sign(
+        &[
+            "--scheme",
+            "discord",
+            "--private-key",
+            key.to_str().unwrap(),
+            "--timestamp",
+            "1700000000",
+        ],
+        &json,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("X-Signature-Ed25519: 1695961a47c91a1ec033b819b7e87e3d"),
+        "{out}"
+    );
+    // A shared-secret scheme refuses a private key.
+    let (ok, _, err) = sign(
+        &["--scheme", "github", "--private-key", key.to_str().unwrap()],
+        &json,
+    );
+    assert!(!ok && err.contains("--secret"), "{err}");
+}

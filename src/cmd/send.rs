@@ -8,7 +8,9 @@ use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 
-use super::sign::Signer;
+use hookgate::verify::{self, Delivery};
+
+use super::sign::{Signer, SignerArgs};
 
 /// What one POST got back.
 #[derive(Debug, Clone)]
@@ -171,17 +173,85 @@ pub fn describe(n: usize, s: &Sent) -> String {
     )
 }
 
+/// One delivery as `send` posts it: headers, body and the URL to post to.
+pub struct Prepared {
+    /// Content type, signature, idempotency key.
+    pub headers: Vec<(String, String)>,
+    /// The body (changed when the scheme signs inside it).
+    pub body: Bytes,
+    /// `--url`, plus what the scheme added to the signed URL's query
+    /// (Twilio's `bodySHA256`).
+    pub target: String,
+}
+
+/// Signs one delivery for `send`: `public` is the URL the sender signs,
+/// `url` where it is posted.
+pub fn prepare(
+    signer: &Signer,
+    body: &[u8],
+    timestamp: i64,
+    key: &str,
+    url: &str,
+    public: &str,
+) -> Result<Prepared, String> {
+    let signed = signer.sign(&Delivery {
+        method: "POST",
+        url: Some(public),
+        body,
+        timestamp,
+        id: key,
+    })?;
+    let json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    let content_type = if json || body.is_empty() {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    let mut h = vec![("Content-Type".to_string(), content_type.to_string())];
+    h.extend(signed.headers);
+    match signer.id_header() {
+        Some(id) if !h.iter().any(|(k, _)| k.eq_ignore_ascii_case(id)) => {
+            h.push((id.to_string(), key.to_string()))
+        }
+        Some(_) => {}
+        None => h.push(("Idempotency-Key".to_string(), key.to_string())),
+    }
+    let target = match signed.url.as_deref().and_then(|u| u.strip_prefix(public)) {
+        Some(added) => format!("{url}{added}"),
+        None => url.to_string(),
+    };
+    Ok(Prepared {
+        headers: h,
+        body: signed
+            .body
+            .map_or_else(|| Bytes::copy_from_slice(body), Bytes::from),
+        target,
+    })
+}
+
 /// `hookgate send`: one line per delivery; `Ok(true)` when every answer
 /// was `2xx`.
 pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
-    let signer = Signer::from_args(
-        a.scheme.as_deref(),
-        a.secret.as_deref(),
-        a.config.as_deref(),
-        a.route.as_deref(),
-    )?;
-    let body = Bytes::from(super::read_body(Some(&a.body))?);
+    let signer = Signer::new(SignerArgs {
+        scheme: a.scheme.as_deref(),
+        secret: a.secret.as_deref(),
+        private_key: a.private_key.as_deref(),
+        config: a.config.as_deref(),
+        route: a.route.as_deref(),
+    })?;
+    let body = super::read_body(Some(&a.body))?;
     let client = Client::new(&a.url)?;
+    // The sender signs the public URL with the query it requests.
+    let query = url::Url::parse(&a.url)
+        .ok()
+        .and_then(|u| u.query().map(str::to_string));
+    let public = match &a.public_url {
+        Some(p) => verify::public_url(p, query.as_deref()),
+        None => a.url.clone(),
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -194,13 +264,14 @@ pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
     println!("POST {}  Idempotency-Key: {key}", a.url);
     let mut all_2xx = true;
     for n in 1..=a.repeat.max(1) {
-        let headers = delivery_headers(
-            &signer,
-            &body,
-            a.timestamp.unwrap_or_else(hookgate::verify::unix_now),
-            &key,
-        );
-        let sent = rt.block_on(client.post(&headers, body.clone()))?;
+        let timestamp = a.timestamp.unwrap_or_else(hookgate::verify::unix_now);
+        let p = prepare(&signer, &body, timestamp, &key, &a.url, &public)?;
+        let sent = if p.target == a.url {
+            rt.block_on(client.post(&p.headers, p.body))?
+        } else {
+            let c = Client::new(&p.target)?;
+            rt.block_on(c.post(&p.headers, p.body))?
+        };
         all_2xx &= (200..300).contains(&sent.status);
         println!("{}", describe(n, &sent));
     }

@@ -286,7 +286,9 @@ impl Gateway {
         let v = &route.verify;
         let verdict = signature.and_then(|header| {
             let now = verify::unix_now();
-            verify::verify_parsed(v.scheme.as_ref(), &header, &body, &v.keys, now, v.tolerance)
+            let req = s.req_header();
+            let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, &body);
+            verify::verify_parsed(v.scheme.as_ref(), &header, &signed, &v.keys, now, v.tolerance)
         });
         let verified = match verdict {
             Ok(verified) => verified,

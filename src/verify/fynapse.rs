@@ -8,8 +8,8 @@
 use http::HeaderMap;
 
 use super::{
-    decode_hex, header_str, parse_timestamp, Algorithm, Failure, Key, Scheme, SignatureHeader,
-    MAX_SIGNATURES,
+    decode_hex, header_str, parse_timestamp, require_secret, Algorithm, Delivery, Failure, Key,
+    Scheme, SignatureHeader, Signed, SignedRequest, MAX_SIGNATURES,
 };
 
 /// The `fynapse` scheme.
@@ -48,6 +48,7 @@ pub(crate) fn parse_t_v1(value: &str) -> Result<SignatureHeader, Failure> {
         timestamp,
         id: None,
         signatures,
+        ..Default::default()
     })
 }
 
@@ -89,11 +90,28 @@ impl Scheme for Fynapse {
         parse_t_v1(value)
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         mac_t_body(key, header, body)
     }
 
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, _id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        let (body, timestamp, _id) = (d.body, d.timestamp, d.id);
+        Ok(Signed::headers(
+            self.sign_headers(key, body, timestamp, _id),
+        ))
+    }
+}
+
+impl Fynapse {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        timestamp: i64,
+        _id: &str,
+    ) -> Vec<(String, String)> {
         vec![(
             "Webhook-Signature".to_string(),
             sign_t_v1(key, body, timestamp),
@@ -104,15 +122,16 @@ impl Scheme for Fynapse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
 
     // Fynapse publishes no vector. Its algorithm is Stripe's under another
-    // header name, so this is the `<t>.<body>` HMAC-SHA256 vector of
-    // shared/spec/webhook-schemes.md §2.3, computed there with Python's
-    // `hmac` module (an implementation independent of this one).
+    // header name, so this is the same `<t>.<body>` HMAC-SHA256 vector as
+    // the Stripe test's, computed with Python's `hmac` module (an
+    // implementation independent of this one).
     const SECRET: &str = "whsec_test_secret";
     const T: i64 = 1_700_000_000;
     const BODY: &[u8] = br#"{"id":"evt_test_webhook","object":"event"}"#;
@@ -136,7 +155,9 @@ mod tests {
             verify(&Fynapse, &h, BODY, &keys(), T, TOL),
             Ok(Verified {
                 timestamp: Some(T),
-                id: None
+                id: None,
+                key_index: 0,
+                signature: hex::decode(SIG).unwrap()
             })
         );
     }

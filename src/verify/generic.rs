@@ -1,15 +1,20 @@
 //! Generic HMAC (`hmac`): one signature header holding `<prefix><hex|base64>`
 //! of HMAC-SHA1/256/512, with the secret's UTF-8 bytes as key, over bytes
-//! described by a template of literals and `{body}`, `{timestamp}`, `{id}`
-//! placeholders whose values come from configured headers. For senders that
-//! have no dedicated scheme; built from [`GenericOptions`], not by name.
+//! described by a template of literals and placeholders: `{body}`,
+//! `{timestamp}` and `{id}` (values from configured headers), `{method}`
+//! (the request method), `{url}` (the route's public URL with the query as
+//! received: the route then needs `verify.public_url`) and `{form_sorted}`
+//! (the body's form parameters, names sorted, each name then its value, as
+//! Twilio signs them). For senders that have no dedicated scheme; built
+//! from [`GenericOptions`], not by name.
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
 
+use super::twilio::sorted_params;
 use super::{
-    decode_base64, decode_hex, header_str, parse_timestamp, Algorithm, Failure, Key, Scheme,
-    SignatureHeader,
+    decode_base64, decode_hex, header_str, parse_timestamp, require_secret, Algorithm, Delivery,
+    Failure, Key, Scheme, SignatureHeader, Signed, SignedRequest,
 };
 
 /// How the signature is written in its header.
@@ -33,8 +38,10 @@ pub struct GenericOptions {
     pub encoding: Encoding,
     /// The HMAC's hash function.
     pub algorithm: Algorithm,
-    /// The signed bytes: literal text with `{body}` (exactly once),
-    /// `{timestamp}` and `{id}` placeholders, e.g. `{timestamp}.{body}`.
+    /// The signed bytes: literal text with `{body}` or `{form_sorted}`
+    /// (exactly one of them, once), and `{timestamp}`, `{id}`, `{method}`,
+    /// `{url}` placeholders, e.g. `{timestamp}.{body}` or
+    /// `{url}{form_sorted}`.
     /// There is no escape for a literal `{` or `}`.
     ///
     /// Placeholders next to each other with no separator (`{timestamp}{body}`)
@@ -57,6 +64,9 @@ enum Part {
     Body,
     Timestamp,
     Id,
+    Method,
+    Url,
+    FormSorted,
 }
 
 /// A configurable HMAC scheme, see [`GenericOptions`].
@@ -100,10 +110,13 @@ fn parse_template(template: &str) -> Result<Vec<Part>, String> {
             "body" => Part::Body,
             "timestamp" => Part::Timestamp,
             "id" => Part::Id,
+            "method" => Part::Method,
+            "url" => Part::Url,
+            "form_sorted" => Part::FormSorted,
             other => {
                 return Err(format!(
                     "template `{template}`: unknown placeholder `{{{other}}}` \
-                     (known: {{body}}, {{timestamp}}, {{id}})"
+                     (known: {{body}}, {{timestamp}}, {{id}}, {{method}}, {{url}}, {{form_sorted}})"
                 ))
             }
         };
@@ -161,9 +174,9 @@ impl GenericHmac {
 
         let parts = parse_template(&o.template)?;
         let count = |p: &Part| parts.iter().filter(|q| *q == p).count();
-        if count(&Part::Body) != 1 {
+        if count(&Part::Body) + count(&Part::FormSorted) != 1 {
             return Err(format!(
-                "template `{}` must contain {{body}} exactly once",
+                "template `{}` must contain {{body}} exactly once (or {{form_sorted}} instead)",
                 o.template
             ));
         }
@@ -200,17 +213,43 @@ impl GenericHmac {
         })
     }
 
-    /// The MAC over the template with `body`, `timestamp` and `id` in place.
-    fn mac_parts(&self, key: &Key, timestamp: Option<i64>, id: &str, body: &[u8]) -> Vec<u8> {
+    /// Whether the template signs the public URL.
+    fn uses_url(&self) -> bool {
+        self.parts.contains(&Part::Url)
+    }
+
+    /// The MAC over the template with every value in place; empty (matches
+    /// nothing) when the template uses `{url}` and there is none.
+    fn mac_parts(
+        &self,
+        key: &Key,
+        timestamp: Option<i64>,
+        id: &str,
+        req: &SignedRequest<'_>,
+    ) -> Vec<u8> {
+        if self.uses_url() && req.url.is_none() {
+            return Vec::new();
+        }
         let t = timestamp.map(|t| t.to_string()).unwrap_or_default();
+        let form = if self.parts.contains(&Part::FormSorted) {
+            match sorted_params(req.body) {
+                Some(f) => f,
+                None => return Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
         let pieces: Vec<&[u8]> = self
             .parts
             .iter()
             .map(|p| match p {
                 Part::Literal(l) => l,
-                Part::Body => body,
+                Part::Body => req.body,
                 Part::Timestamp => t.as_bytes(),
                 Part::Id => id.as_bytes(),
+                Part::Method => req.method.as_bytes(),
+                Part::Url => req.url.unwrap_or_default().as_bytes(),
+                Part::FormSorted => &form,
             })
             .collect();
         self.algorithm.mac(key, &pieces)
@@ -266,19 +305,37 @@ impl Scheme for GenericHmac {
             timestamp,
             id,
             signatures: vec![signature],
+            ..Default::default()
         })
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn needs_public_url(&self) -> bool {
+        self.uses_url()
+    }
+
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
         let id = header.id.as_deref().unwrap_or_default();
-        self.mac_parts(key, header.timestamp, id, body)
+        self.mac_parts(key, header.timestamp, id, req)
     }
 
     /// The id and timestamp headers (when configured), then the signature
     /// header; names lower-case.
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        if self.uses_url() && d.url.is_none() {
+            return Err("this template signs {url}: give the public URL".into());
+        }
+        Ok(Signed::headers(self.sign_headers(key, d)))
+    }
+}
+
+impl GenericHmac {
+    fn sign_headers(&self, key: &Key, d: &Delivery<'_>) -> Vec<(String, String)> {
+        let (timestamp, id) = (d.timestamp, d.id);
+        let headers = HeaderMap::new();
+        let req = SignedRequest::new(d.method, &headers, d.body).with_url(d.url);
         let ts = self.timestamp_header.as_ref().map(|_| timestamp);
-        let mac = self.mac_parts(key, ts, id, body);
+        let mac = self.mac_parts(key, ts, id, &req);
         let encoded = match self.encoding {
             Encoding::Hex => hex::encode(mac),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
@@ -298,7 +355,8 @@ impl Scheme for GenericHmac {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
@@ -543,11 +601,15 @@ mod tests {
     #[test]
     fn vectors_verify() {
         for (i, c) in cases().iter().enumerate() {
-            let want = Verified {
-                timestamp: c.scheme.signs_timestamp().then_some(c.timestamp),
-                id: (!c.id.is_empty()).then(|| c.id.to_string()),
-            };
-            assert_eq!(c.check(&c.map(), c.body, c.timestamp), Ok(want), "case {i}");
+            let want = (
+                c.scheme.signs_timestamp().then_some(c.timestamp),
+                (!c.id.is_empty()).then(|| c.id.to_string()),
+                0,
+            );
+            let got = c
+                .check(&c.map(), c.body, c.timestamp)
+                .map(|v| (v.timestamp, v.id, v.key_index));
+            assert_eq!(got, Ok(want), "case {i}");
         }
     }
 
@@ -706,6 +768,13 @@ mod tests {
             ("{body}", None, Some("x-id"), "does not use {id}"),
             ("{ts}.{body}", None, None, "unknown placeholder `{ts}`"),
             ("{BODY}", None, None, "unknown placeholder `{BODY}`"),
+            (
+                "{url}{form_sorted}{body}",
+                None,
+                None,
+                "{body} exactly once",
+            ),
+            ("{url}", None, None, "{body} exactly once"),
             ("{{body}}", None, None, "unknown placeholder `{{body}`"),
             ("{body", None, None, "without a closing"),
             ("{body}}", None, None, "without an opening"),
@@ -721,6 +790,85 @@ mod tests {
             Some("x-id"),
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn method_url_and_form_sorted_parts() {
+        // Twilio's scheme through the generic one: `{url}{form_sorted}`,
+        // HMAC-SHA1, base64. Twilio's own security-page vector.
+        let s = GenericHmac::new(opts(
+            "X-Twilio-Signature",
+            "",
+            Encoding::Base64,
+            Algorithm::Sha1,
+            "{url}{form_sorted}",
+            None,
+            None,
+        ))
+        .unwrap();
+        assert!(s.needs_public_url());
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        let body: &[u8] = b"CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212";
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-twilio-signature",
+            HeaderValue::from_static("0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+        );
+        let keys = [Key::new("12345")];
+        let req = SignedRequest::new("POST", &h, body).with_url(Some(url));
+        assert!(crate::verify::verify(&s, &req, &keys, T, TOL).is_ok());
+        let other =
+            SignedRequest::new("POST", &h, body).with_url(Some("https://mycompany.com/myapp.php"));
+        assert_eq!(
+            crate::verify::verify(&s, &other, &keys, T, TOL),
+            Err(Failure::SignatureMismatch)
+        );
+        let none = SignedRequest::new("POST", &h, body);
+        assert_eq!(
+            crate::verify::verify(&s, &none, &keys, T, TOL),
+            Err(Failure::SignatureMismatch)
+        );
+
+        // HubSpot v3's bytes: `{method}{url}{body}{timestamp}` (its timestamp
+        // is in milliseconds, so only the bytes are checked here).
+        let s = GenericHmac::new(opts(
+            "X-Sig",
+            "",
+            Encoding::Hex,
+            Algorithm::Sha256,
+            "{method} {url} {body}",
+            None,
+            None,
+        ))
+        .unwrap();
+        let d = |method| Delivery {
+            method,
+            url: Some(url),
+            body: b"{}",
+            timestamp: T,
+            id: "",
+        };
+        let key = Key::new("k");
+        let post = s.sign_delivery(&key, &d("POST")).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-sig", HeaderValue::from_str(&post.headers[0].1).unwrap());
+        let req = |m| SignedRequest::new(m, &h, b"{}").with_url(Some(url));
+        assert!(
+            crate::verify::verify(&s, &req("POST"), std::slice::from_ref(&key), T, TOL).is_ok()
+        );
+        assert_eq!(
+            crate::verify::verify(&s, &req("PUT"), std::slice::from_ref(&key), T, TOL),
+            Err(Failure::SignatureMismatch)
+        );
+        assert!(s
+            .sign_delivery(
+                &key,
+                &Delivery {
+                    url: None,
+                    ..d("POST")
+                }
+            )
+            .is_err());
     }
 
     #[test]

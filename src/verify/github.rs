@@ -6,7 +6,10 @@
 
 use http::HeaderMap;
 
-use super::{decode_hex, header_str, Algorithm, Failure, Key, Scheme, SignatureHeader};
+use super::{
+    decode_hex, header_str, require_secret, Algorithm, Delivery, Failure, Key, Scheme,
+    SignatureHeader, Signed, SignedRequest,
+};
 
 /// The `github` scheme.
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,15 +46,33 @@ impl Scheme for GitHub {
             timestamp: None,
             id: None,
             signatures: vec![decode_hex(hex, Algorithm::Sha256.output_len())?],
+            ..Default::default()
         })
     }
 
-    fn mac(&self, key: &Key, _header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn mac(&self, key: &Key, _header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         Algorithm::Sha256.mac(key, &[body])
     }
 
     /// The signature header, plus `X-GitHub-Delivery` when `id` is not empty.
-    fn sign(&self, key: &Key, body: &[u8], _timestamp: i64, id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        let (body, _timestamp, id) = (d.body, d.timestamp, d.id);
+        Ok(Signed::headers(
+            self.sign_headers(key, body, _timestamp, id),
+        ))
+    }
+}
+
+impl GitHub {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        _timestamp: i64,
+        id: &str,
+    ) -> Vec<(String, String)> {
         let sig = hex::encode(Algorithm::Sha256.mac(key, &[body]));
         let mut out = vec![("X-Hub-Signature-256".to_string(), format!("{PREFIX}{sig}"))];
         if !id.is_empty() {
@@ -64,12 +85,14 @@ impl Scheme for GitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
 
     // The official example of GitHub's "Validating webhook deliveries" page
-    // (shared/spec/webhook-schemes.md §2.4), recomputed with Python's `hmac`.
+    // (<https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>),
+    // recomputed with Python's `hmac`.
     const SECRET: &str = "It's a Secret to Everybody";
     const BODY: &[u8] = b"Hello, World!";
     const SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
@@ -95,7 +118,9 @@ mod tests {
             check(&headers(SIG), BODY),
             Ok(Verified {
                 timestamp: None,
-                id: None
+                id: None,
+                key_index: 0,
+                signature: hex::decode(&SIG["sha256=".len()..]).unwrap()
             })
         );
     }

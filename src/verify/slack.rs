@@ -2,11 +2,25 @@
 //! secret's UTF-8 bytes over `v0:<X-Slack-Request-Timestamp>:<raw body>`.
 //! Both headers are needed; the timestamp (Unix seconds) is signed, so
 //! freshness is enforced. No delivery id header (the event id is in the body).
+//!
+//! Slack signs every body the same way, JSON (Events API) or
+//! `application/x-www-form-urlencoded` (slash commands, interactivity):
+//! accepting form bodies is a matter of the route's body settings (do not
+//! require JSON on a Slack route that takes them), not of this scheme.
+//!
+//! Setup handshake (signed): the Events API's `url_verification` request,
+//! `{"type":"url_verification","challenge":"…"}`, is answered `200` with the
+//! challenge as `text/plain`, only once its own signature verified, and
+//! only for a challenge of URL-safe characters.
+//!
+//! Source: <https://api.slack.com/authentication/verifying-requests-from-slack>;
+//! <https://api.slack.com/events/url_verification> (the handshake).
 
 use http::HeaderMap;
 
 use super::{
-    decode_hex, header_str, parse_timestamp, Algorithm, Failure, Key, Scheme, SignatureHeader,
+    decode_hex, header_str, parse_timestamp, require_secret, token_ok, Algorithm, Delivery,
+    Failure, HandshakeReply, Key, Scheme, SignatureHeader, Signed, SignedRequest,
 };
 
 /// The `slack` scheme.
@@ -52,14 +66,50 @@ impl Scheme for Slack {
             timestamp: Some(parse_timestamp(ts.trim())?),
             id: None,
             signatures: vec![decode_hex(hex, Algorithm::Sha256.output_len())?],
+            ..Default::default()
         })
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn has_handshake(&self) -> bool {
+        true
+    }
+
+    /// Answers `url_verification`; called only once the request verified.
+    fn handshake(&self, req: &SignedRequest<'_>, _key: &Key) -> Option<HandshakeReply> {
+        let doc: serde_json::Value = serde_json::from_slice(req.body).ok()?;
+        if doc.get("type")?.as_str()? != "url_verification" {
+            return None;
+        }
+        let challenge = doc.get("challenge")?.as_str()?;
+        token_ok(challenge, 256).then(|| HandshakeReply {
+            status: 200,
+            content_type: Some("text/plain"),
+            body: challenge.as_bytes().to_vec(),
+        })
+    }
+
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         mac_v0(key, header.timestamp.unwrap_or_default(), body)
     }
 
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, _id: &str) -> Vec<(String, String)> {
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        require_secret(self, key)?;
+        let (body, timestamp, _id) = (d.body, d.timestamp, d.id);
+        Ok(Signed::headers(
+            self.sign_headers(key, body, timestamp, _id),
+        ))
+    }
+}
+
+impl Slack {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        timestamp: i64,
+        _id: &str,
+    ) -> Vec<(String, String)> {
         let sig = hex::encode(mac_v0(key, timestamp, body));
         vec![
             (
@@ -74,13 +124,15 @@ impl Scheme for Slack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
 
     // The worked example of Slack's "Verifying requests from Slack" page
-    // (shared/spec/webhook-schemes.md §2.6), recomputed with Python's `hmac`.
+    // (<https://api.slack.com/authentication/verifying-requests-from-slack>),
+    // recomputed with Python's `hmac`.
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
     const T: i64 = 1_531_420_618;
     const BODY: &[u8] = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
@@ -112,7 +164,9 @@ mod tests {
             check(&vector(), BODY, T),
             Ok(Verified {
                 timestamp: Some(T),
-                id: None
+                id: None,
+                key_index: 0,
+                signature: hex::decode(&SIG[3..]).unwrap()
             })
         );
     }
@@ -182,6 +236,32 @@ mod tests {
                 Err(Failure::MalformedSignature),
                 "{ts:?}"
             );
+        }
+    }
+
+    #[test]
+    fn url_verification_is_answered_with_the_challenge() {
+        let key = &keys()[0];
+        let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+        let h = HeaderMap::new();
+        let reply = Slack
+            .handshake(&SignedRequest::new("POST", &h, body), key)
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.content_type, Some("text/plain"));
+        assert_eq!(
+            reply.body,
+            b"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+        );
+        for other in [
+            &br#"{"type":"event_callback","challenge":"x"}"#[..],
+            br#"{"type":"url_verification","challenge":"<b>"}"#,
+            br#"{"type":"url_verification"}"#,
+            BODY,
+        ] {
+            assert!(Slack
+                .handshake(&SignedRequest::new("POST", &h, other), key)
+                .is_none());
         }
     }
 

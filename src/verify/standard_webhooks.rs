@@ -2,15 +2,33 @@
 //! `webhook-signature: v1,<base64> [v1,<base64>…]` (space-separated), or the
 //! same three under `svix-`. HMAC-SHA256 over `<id>.<timestamp>.<raw body>`,
 //! standard padded base64; the key is the base64 decoding of the secret after
-//! its optional `whsec_` prefix. Entries of other versions (`v1a`, `v2`) are
-//! skipped. The id is signed, so it is a trustworthy dedupe key.
+//! its optional `whsec_` prefix. The id is signed, so it is a trustworthy
+//! dedupe key.
+//!
+//! `v1a` entries are the spec's asymmetric signatures: Ed25519 over the same
+//! `<id>.<timestamp>.<raw body>`, 64 bytes in padded base64, verified with
+//! the sender's public key configured under `verify.public_keys` as
+//! `whpk_<base64 of the raw 32-byte key>` (the matching private key is
+//! `whsk_<base64 of the 32-byte seed>`). A route may hold secrets, public
+//! keys or both; any valid entry is enough, and entries of other versions
+//! (`v2`) are skipped. No reference library implements `v1a` yet, so its
+//! vector below is computed, not published.
+//!
+//! Sources: the specification,
+//! <https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>
+//! (headers, signed content, `v1`/`v1a`, `whsec_`/`whpk_`/`whsk_` prefixes,
+//! keys only from configuration); Svix's `svix-*` headers
+//! <https://docs.svix.com/receiving/verifying-payloads/how-manual>.
 
 use base64::Engine as _;
 use http::HeaderMap;
 
+use super::public_key::{
+    ed25519_position, ed25519_private, ed25519_public, ed25519_public_of, ed25519_sign,
+};
 use super::{
-    decode_base64, header_str, parse_timestamp, Algorithm, Failure, Key, Scheme, SignatureHeader,
-    MAX_SIGNATURES,
+    ct_position, decode_base64, header_str, parse_timestamp, require_secret, Algorithm, Delivery,
+    Failure, Key, KeyKind, Scheme, SignatureHeader, Signed, SignedRequest, MAX_SIGNATURES,
 };
 
 /// The `standard-webhooks` scheme, which also accepts Svix's `svix-*`
@@ -26,6 +44,32 @@ const SVIX: HeaderSet = ("svix-id", "svix-timestamp", "svix-signature");
 
 /// Secrets are shown to users as `whsec_<base64>`; the prefix is optional.
 const SECRET_PREFIX: &str = "whsec_";
+/// Ed25519 public keys: `whpk_<base64>`.
+const PUBLIC_PREFIX: &str = "whpk_";
+/// Ed25519 private keys: `whsk_<base64>`.
+const PRIVATE_PREFIX: &str = "whsk_";
+const ED25519_SIGNATURE_LEN: usize = 64;
+
+/// The signed content as one buffer, for Ed25519.
+fn content(id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let t = timestamp.to_string();
+    let mut m = Vec::with_capacity(id.len() + t.len() + body.len() + 2);
+    for part in [id.as_bytes(), b".", t.as_bytes(), b".", body] {
+        m.extend_from_slice(part);
+    }
+    m
+}
+
+/// Base64 after a required prefix.
+fn prefixed_key(text: &str, prefix: &str, what: &str) -> Result<Vec<u8>, String> {
+    let b64 = text
+        .trim()
+        .strip_prefix(prefix)
+        .ok_or_else(|| format!("a Standard Webhooks {what} starts with `{prefix}`"))?;
+    SECRET_BASE64
+        .decode(b64)
+        .map_err(|_| format!("the Standard Webhooks {what} is not base64 after `{prefix}`"))
+}
 
 /// Base64 that accepts the secret with or without its `=` padding, as the
 /// reference libraries do.
@@ -41,18 +85,27 @@ fn mac_id_t_body(key: &Key, id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
     Algorithm::Sha256.mac(key, &[id.as_bytes(), b".", t.as_bytes(), b".", body])
 }
 
-/// Parses `v1,<b64> v1,<b64> v1a,<…>`: keeps the decoded `v1` signatures.
+/// Parses `v1,<b64> v1,<b64> v1a,<b64>`: keeps the decoded `v1` (32-byte
+/// HMAC) and `v1a` (64-byte Ed25519) signatures; their lengths tell them
+/// apart from then on.
 fn parse_signatures(value: &str) -> Result<Vec<Vec<u8>>, Failure> {
     let mut signatures = Vec::new();
     for entry in value.split_ascii_whitespace() {
         let (version, sig) = entry.split_once(',').ok_or(Failure::MalformedSignature)?;
-        if version != "v1" {
-            continue;
-        }
+        let signature = match version {
+            "v1" => decode_base64(sig, Algorithm::Sha256.output_len())?,
+            // An asymmetric entry that is not a signature can never verify:
+            // skipped like an unknown version, as before `v1a` was read.
+            "v1a" => match decode_base64(sig, ED25519_SIGNATURE_LEN) {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
         if signatures.len() == MAX_SIGNATURES {
             return Err(Failure::MalformedSignature);
         }
-        signatures.push(decode_base64(sig, Algorithm::Sha256.output_len())?);
+        signatures.push(signature);
     }
     if signatures.is_empty() {
         return Err(Failure::MalformedSignature);
@@ -114,15 +167,82 @@ impl Scheme for StandardWebhooks {
             timestamp: Some(timestamp),
             id: Some(id.to_string()),
             signatures,
+            ..Default::default()
         })
     }
 
-    fn mac(&self, key: &Key, header: &SignatureHeader, body: &[u8]) -> Vec<u8> {
+    fn key_kinds(&self) -> &'static [KeyKind] {
+        &[KeyKind::Secret, KeyKind::PublicKey]
+    }
+
+    /// `whpk_<base64 of the raw 32-byte Ed25519 key>`.
+    fn derive_public_key(&self, public_key: &str) -> Result<Key, String> {
+        ed25519_public(&prefixed_key(public_key, PUBLIC_PREFIX, "public key")?)
+    }
+
+    /// `whsk_<base64 of the 32-byte seed>`.
+    fn derive_private_key(&self, private_key: &str) -> Result<Key, String> {
+        ed25519_private(&prefixed_key(private_key, PRIVATE_PREFIX, "private key")?)
+    }
+
+    fn public_key_for(&self, private: &Key) -> Option<Key> {
+        ed25519_public_of(private)
+    }
+
+    fn mac(&self, key: &Key, header: &SignatureHeader, req: &SignedRequest<'_>) -> Vec<u8> {
+        let body = req.body;
         let id = header.id.as_deref().unwrap_or_default();
         mac_id_t_body(key, id, header.timestamp.unwrap_or_default(), body)
     }
 
-    fn sign(&self, key: &Key, body: &[u8], timestamp: i64, id: &str) -> Vec<(String, String)> {
+    /// Secrets check the `v1` entries (by MAC), public keys the `v1a`
+    /// entries (by Ed25519).
+    fn matches(
+        &self,
+        key: &Key,
+        header: &SignatureHeader,
+        req: &SignedRequest<'_>,
+    ) -> Option<usize> {
+        match key.kind() {
+            KeyKind::Secret => ct_position(&self.mac(key, header, req), &header.signatures),
+            KeyKind::PublicKey => {
+                let id = header.id.as_deref()?;
+                let message = content(id, header.timestamp?, req.body);
+                ed25519_position(key, &message, &header.signatures)
+            }
+            KeyKind::PrivateKey => None,
+        }
+    }
+
+    /// `v1` with a secret, `v1a` with a `whsk_` private key.
+    fn sign_delivery(&self, key: &Key, d: &Delivery<'_>) -> Result<Signed, String> {
+        let (body, timestamp, id) = (d.body, d.timestamp, d.id);
+        match key.kind() {
+            KeyKind::PrivateKey => {
+                let sig = ed25519_sign(key, &content(id, timestamp, body))?;
+                let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+                Ok(Signed::headers(vec![
+                    (WEBHOOK.0.to_string(), id.to_string()),
+                    (WEBHOOK.1.to_string(), timestamp.to_string()),
+                    (WEBHOOK.2.to_string(), format!("v1a,{sig}")),
+                ]))
+            }
+            _ => {
+                require_secret(self, key)?;
+                Ok(Signed::headers(self.sign_headers(key, body, timestamp, id)))
+            }
+        }
+    }
+}
+
+impl StandardWebhooks {
+    fn sign_headers(
+        &self,
+        key: &Key,
+        body: &[u8],
+        timestamp: i64,
+        id: &str,
+    ) -> Vec<(String, String)> {
         let sig = base64::engine::general_purpose::STANDARD
             .encode(mac_id_t_body(key, id, timestamp, body));
         vec![
@@ -136,13 +256,14 @@ impl Scheme for StandardWebhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{verify, Verified};
+    use crate::verify::testing::verify_body as verify;
+    use crate::verify::Verified;
     use http::HeaderValue;
     use proptest::prelude::*;
     use std::time::Duration;
 
     // The official vector of the Standard Webhooks reference libraries'
-    // `sign` tests (shared/spec/webhook-schemes.md §2.1), also used by
+    // `sign` tests (<https://github.com/standard-webhooks/standard-webhooks>), also used by
     // Svix-based providers. Recomputed with Python's `hmac` module.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
@@ -181,7 +302,11 @@ mod tests {
             check(&headers(SIG), BODY, T),
             Ok(Verified {
                 timestamp: Some(T),
-                id: Some(ID.into())
+                id: Some(ID.into()),
+                key_index: 0,
+                signature: base64::engine::general_purpose::STANDARD
+                    .decode(&SIG[3..])
+                    .unwrap()
             })
         );
     }
@@ -361,6 +486,72 @@ mod tests {
     fn surrounding_and_repeated_spaces_are_tolerated() {
         let list = format!("  {WRONG}   {SIG} ");
         assert!(check(&headers(&list), BODY, T).is_ok());
+    }
+
+    // v1a: no reference library implements it, so no published vector.
+    // Computed with PyNaCl 1.5 (libsodium, independent of this code) from
+    // the RFC 8032 §7.1 test-1 seed:
+    //   sk = nacl.signing.SigningKey(base64.b64decode(SEED))
+    //   base64.b64encode(sk.sign(b"msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330." + BODY).signature)
+    const V1A_PUBLIC: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    const V1A_PRIVATE: &str = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+    const V1A_SIG: &str = "v1a,fldxM4gAKugP6nnt1hdz3sgGfZ6d99nzrMFnZOELIxbzEHoVmAb2ADpkJK7zgPePmPsle0zV9jSeGlHFG2NVAw==";
+
+    fn v1a_case(sig: &str) -> crate::verify::testing::Case {
+        crate::verify::testing::Case::new(
+            &StandardWebhooks,
+            vec![StandardWebhooks.derive_public_key(V1A_PUBLIC).unwrap()],
+            &[(WEBHOOK.0, ID), (WEBHOOK.1, "1614265330"), (WEBHOOK.2, sig)],
+            BODY,
+            T,
+        )
+    }
+
+    #[test]
+    fn v1a_vector_and_standard_failures() {
+        let c = v1a_case(V1A_SIG);
+        let other = StandardWebhooks
+            .derive_public_key("whpk_iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=")
+            .unwrap();
+        c.assert_standard(other);
+        // The id is signed.
+        assert_eq!(
+            c.with_header(WEBHOOK.0, "msg_other").check(),
+            Err(Failure::SignatureMismatch)
+        );
+        c.assert_malformed(WEBHOOK.2, &["v1a,", "v1a,AAAA", &V1A_SIG[..60]]);
+        let private = StandardWebhooks.derive_private_key(V1A_PRIVATE).unwrap();
+        assert_eq!(StandardWebhooks.sign(&private, BODY, T, ID)[2].1, V1A_SIG);
+        assert_eq!(
+            StandardWebhooks.public_key_for(&private),
+            StandardWebhooks.derive_public_key(V1A_PUBLIC).ok()
+        );
+    }
+
+    #[test]
+    fn v1_and_v1a_entries_each_need_their_key_kind() {
+        // A route with both a secret and a public key, a header with both.
+        let both = format!("{SIG} {V1A_SIG}");
+        let mut c = v1a_case(&both);
+        assert!(c.check().is_ok());
+        c.keys = keys();
+        assert_eq!(c.check().map(|v| v.key_index), Ok(0));
+        // Only v1a in the header, only a secret configured: no match.
+        let mut c = v1a_case(V1A_SIG);
+        c.keys = keys();
+        assert_eq!(c.check(), Err(Failure::SignatureMismatch));
+        // Only v1 in the header, only a public key: no match.
+        let c = v1a_case(SIG);
+        assert_eq!(c.check(), Err(Failure::SignatureMismatch));
+    }
+
+    #[test]
+    fn key_forms_need_their_prefix() {
+        assert!(StandardWebhooks
+            .derive_public_key("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+            .is_err());
+        assert!(StandardWebhooks.derive_public_key("whpk_AAAA").is_err());
+        assert!(StandardWebhooks.derive_private_key(V1A_PUBLIC).is_err());
     }
 
     proptest! {

@@ -1,0 +1,10 @@
+//! The `linear` scheme: parsing, verification, handshakes, sign-then-verify
+//! (default secret: the one of its unit-test vector).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scheme = hookgate::verify::scheme_by_name("linear").expect("a built-in scheme");
+    hookgate_fuzz::check_scheme(scheme.as_ref(), "linear_secret", 1_700_000_000, data);
+});

@@ -1,0 +1,10 @@
+//! The `pagerduty` scheme: parsing, verification, handshakes, sign-then-verify
+//! (default secret: the one of its unit-test vector).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scheme = hookgate::verify::scheme_by_name("pagerduty").expect("a built-in scheme");
+    hookgate_fuzz::check_scheme(scheme.as_ref(), "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK", 1_700_000_000, data);
+});

@@ -1,0 +1,10 @@
+//! The `zendesk` scheme: parsing, verification, handshakes, sign-then-verify
+//! (default secret: the one of its unit-test vector).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scheme = hookgate::verify::scheme_by_name("zendesk").expect("a built-in scheme");
+    hookgate_fuzz::check_scheme(scheme.as_ref(), "zendesk_secret", 1_616_648_967, data);
+});
