@@ -6,7 +6,7 @@ mod cmd;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use hookgate::config::{self, Config, ConfigError, PathMatch};
 
 use cli::{Cli, Command};
@@ -15,6 +15,43 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
     match path {
         Some(p) => config::load(p),
         None => config::from_yaml(config::EMBEDDED_DEV_CONFIG, "<embedded conf/dev.yaml>"),
+    }
+}
+
+/// The man page of hookgate, or of one of its subcommands (`hookgate-run`).
+fn man_page(sub: Option<&str>) -> Result<Vec<u8>, String> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let page = match sub {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(s) => s
+                .clone()
+                .display_name(format!("hookgate-{name}"))
+                .bin_name(format!("hookgate {name}"))
+                .version(env!("CARGO_PKG_VERSION")),
+            None => {
+                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                return Err(format!(
+                    "no subcommand `{name}` (one of: {})",
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Writes generated text (completions, man page) to standard output.
+fn print_bytes(out: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 
@@ -121,7 +158,23 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => fail(e),
         },
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hookgate", &mut out);
+            print_bytes(&out)
+        }
+        Command::Man { command } => match man_page(command.as_deref()) {
+            Ok(page) => print_bytes(&page),
+            Err(e) => fail(e),
+        },
         Command::Check { config } => match load(config.as_deref()) {
+            Ok(c) if config.is_none() => {
+                eprintln!(
+                    "hookgate: no --config and no HOOKGATE_CONFIG: checked the embedded development config"
+                );
+                print_routes(&c);
+                ExitCode::SUCCESS
+            }
             Ok(c) => {
                 print_routes(&c);
                 ExitCode::SUCCESS

@@ -1,0 +1,157 @@
+//! What an operator meets first, through the built binary: `check` with
+//! every problem of a file at once, `HOOKGATE_CONFIG`, shell completions and
+//! the man page.
+
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
+
+/// Runs the binary with `HOOKGATE_CONFIG` unset unless given.
+fn hookgate(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HOOKGATE_CONFIG")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD: &str = "server:
+  listen: [\"127.0.0.1:8080\"]
+  threads: 2
+  body_timeout: 10s
+routes:
+  - name: a
+    path: /a
+    upstream:
+      url: http://127.0.0.1:3000/a
+    verify:
+      scheme: fynapse
+      secrets:
+        - value: cli-inline-secret
+";
+
+#[test]
+fn check_reports_every_problem_of_a_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = GOOD
+        .replace("threads: 2", "threads: two")
+        .replace("body_timeout: 10s", "bodytimeout: 10s")
+        .replace(
+            "    path: /a",
+            "    path: /a\n    path: /b\n    max_body: 1.5MiB",
+        )
+        .replace("      scheme: fynapse", "      sheme: fynapse");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, bad).unwrap();
+    let out = hookgate(&["check", "--config", path.to_str().unwrap()], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let origin = path.display().to_string();
+    for expected in [
+        format!("{origin}: line 3, column 12: server.threads: expected a whole number, found `two`\n  3 |   threads: two\n    |            ^^^"),
+        format!("{origin}: line 4, column 3: server.bodytimeout: unknown key `bodytimeout`; did you mean `body_timeout`?"),
+        format!("{origin}: line 8, column 5: routes[0].path: duplicate key `path` (first at line 7)"),
+        format!("{origin}: line 13, column 7: routes[0].verify.sheme: unknown key `sheme`; did you mean `scheme`?"),
+    ] {
+        assert!(stderr.contains(&expected), "expected:\n{expected}\nin:\n{stderr}");
+    }
+    assert!(!stderr.contains("DuplicateKeyPolicy"), "{stderr}");
+    assert!(!stderr.contains("max_body"), "1.5MiB is a size: {stderr}");
+    assert!(!stderr.contains("cli-inline-secret"), "{stderr}");
+}
+
+#[test]
+fn hookgate_config_is_read_when_there_is_no_config_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, GOOD).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, GOOD.replace("threads: 2", "threads: two")).unwrap();
+    let good_env = [("HOOKGATE_CONFIG", good.to_str().unwrap())];
+    let bad_env = [("HOOKGATE_CONFIG", bad.to_str().unwrap())];
+
+    let out = hookgate(&["check"], &good_env);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("/a") && !stderr.contains("embedded"),
+        "{stdout}{stderr}"
+    );
+
+    let out = hookgate(&["check"], &bad_env);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("bad.yaml: line 3") && stderr.contains("server.threads"),
+        "{stderr}"
+    );
+
+    // `--config` wins over the variable.
+    let out = hookgate(&["check", "--config", good.to_str().unwrap()], &bad_env);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    // `run` reads it too: a bad file stops it before it listens.
+    let out = hookgate(&["run"], &bad_env);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("bad.yaml: line 3"), "{stderr}");
+
+    // Neither: the embedded config, said on stderr.
+    let out = hookgate(&["check"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success());
+    assert!(stdout.contains("/webhooks/fynapse"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "no --config and no HOOKGATE_CONFIG: checked the embedded development config"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _hookgate"),
+        ("zsh", "#compdef hookgate"),
+        ("fish", "complete -c hookgate"),
+    ] {
+        let out = hookgate(&["completions", shell], &[]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{shell}: {stderr}");
+        assert!(stdout.contains(marker), "{shell}: {stdout}");
+        for sub in ["run", "check", "completions", "man"] {
+            assert!(stdout.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let out = hookgate(&["completions", "tcsh"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn man_pages() {
+    let out = hookgate(&["man"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(".TH hookgate 1"), "{stdout}");
+    for s in ["check", "completions", "hookgate\\-run(1)"] {
+        assert!(stdout.contains(s), "man page lacks {s}:\n{stdout}");
+    }
+    let out = hookgate(&["man", "check"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(".TH hookgate-check 1"), "{stdout}");
+    assert!(stdout.contains("HOOKGATE_CONFIG"), "{stdout}");
+    let out = hookgate(&["man", "nope"], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("no subcommand `nope`"), "{stderr}");
+}
