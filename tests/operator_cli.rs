@@ -1,8 +1,13 @@
 //! What an operator meets first, through the built binary: `check` with
 //! every problem of a file at once, `HOOKGATE_CONFIG`, shell completions and
-//! the man page.
+//! the man page, rotating a `file:` secret with SIGHUP.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{event_body, free_port, fynapse_signature, now, post, Receiver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 
@@ -154,4 +159,68 @@ fn man_pages() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("no subcommand `nope`"), "{stderr}");
+}
+
+#[test]
+fn sighup_rereads_a_secret_file_so_a_secret_rotates_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("fynapse.secret");
+    std::fs::write(&secret, "rotation-old\n").unwrap();
+    let rx = Receiver::start();
+    let port = free_port();
+    let config = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: [\"127.0.0.1:{port}\"]\nroutes:\n  - name: a\n    path: /a\n    upstream: {{ url: \"{}\" }}\n    verify:\n      scheme: fynapse\n      secrets: [ {{ file: {} }} ]\n",
+            rx.url("/a"),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("HOOKGATE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "hookgate did not start");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let mut n = 0;
+    let mut send = |secret: &str| {
+        n += 1;
+        let body = event_body(&format!("rot-{n}"), 100);
+        let h = vec![
+            ("Content-Type", "application/json".to_string()),
+            ("Webhook-Signature", fynapse_signature(secret, &body, now())),
+            ("Idempotency-Key", format!("rotation-{n}")),
+        ];
+        post(addr, "/a", &h, &body).status
+    };
+    assert_eq!(send("rotation-old"), 200);
+    assert_eq!(send("rotation-new"), 401);
+
+    std::fs::write(&secret, "rotation-new\n").unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send("rotation-new") != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the new secret was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(send("rotation-old"), 401, "the old secret is gone");
+    let _ = child.kill();
+    let _ = child.wait();
 }
