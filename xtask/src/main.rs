@@ -2,8 +2,9 @@
 //! a Rust toolchain needs.
 //!
 //! - `cargo xtask run [ARGS]`: installs what the build needs, then
-//!   `cargo run --bin hookgate -- run [ARGS]` (the embedded dev config
-//!   unless ARGS say otherwise).
+//!   `cargo run --release --bin hookgate -- run [ARGS]` (the embedded dev
+//!   config unless ARGS say otherwise; release, like the README's other
+//!   `cargo run --release` commands, so they share one build).
 //! - `cargo xtask test [ARGS]`: installs what the tests need, then
 //!   `cargo test --workspace [ARGS]` and `promtool test rules` on the alert
 //!   rules.
@@ -108,7 +109,7 @@ fn main() -> ExitCode {
 fn usage() -> &'static str {
     "usage: cargo xtask <task> [args]
 
-  run [ARGS]       install what the build needs, then `cargo run --bin hookgate -- run [ARGS]`
+  run [ARGS]       install what the build needs, then `cargo run --release --bin hookgate -- run [ARGS]`
   test [ARGS]      install what the tests need, then `cargo test --workspace [ARGS]`
                    and `promtool test rules conf/alerts_test.yaml`
   setup [run|test] only install (default: test)
@@ -236,7 +237,7 @@ fn cargo() -> Command {
 
 fn run(args: &[String]) -> Result<(), String> {
     sh(cargo()
-        .args(["run", "--bin", "hookgate", "--", "run"])
+        .args(["run", "--release", "--bin", "hookgate", "--", "run"])
         .args(args))
 }
 
