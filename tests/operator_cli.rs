@@ -224,3 +224,41 @@ fn sighup_rereads_a_secret_file_so_a_secret_rotates_without_a_restart() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The fenced block of the README whose first line starts with `first`:
+/// its lines to the closing fence, with or without that first line.
+fn readme_block<'a>(readme: &'a str, first: &str, include_first: bool) -> &'a str {
+    let start = readme
+        .find(&format!("```\n{first}"))
+        .or_else(|| readme.find(&format!("```yaml\n{first}")))
+        .unwrap_or_else(|| panic!("README has no block starting {first:?}"));
+    let block = &readme[start..];
+    let block = &block[block.find('\n').unwrap() + 1..];
+    let block = &block[..block.find("```").unwrap()];
+    if include_first {
+        block
+    } else {
+        &block[block.find('\n').unwrap() + 1..]
+    }
+}
+
+#[test]
+fn readme_check_examples_are_real_output() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["bad.yaml", "ok.yaml"] {
+        let yaml = readme_block(&readme, &format!("# {name}"), true);
+        std::fs::write(dir.path().join(name), yaml).unwrap();
+        let expected = readme_block(&readme, &format!("$ hookgate check --config {name}"), false);
+        let out = Command::new(BIN)
+            .args(["check", "--config", name])
+            .current_dir(dir.path())
+            .env_remove("HOOKGATE_CONFIG")
+            .env_remove("A_SECRET")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{name}");
+    }
+}
