@@ -231,8 +231,34 @@ fn sh(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Whether `cargo run` set this variable for xtask itself. They must not
+/// reach the inner cargo: build scripts such as ring's watch
+/// `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`, and would see `xtask` instead
+/// of the value a plain `cargo test` gives them, so every `cargo xtask test`
+/// and the next plain `cargo test` would rebuild them in turn.
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -268,6 +294,22 @@ mod tests {
             install_command(&["cmake", "redis-server"], true),
             "sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake redis-server"
         );
+    }
+
+    #[test]
+    fn the_inner_cargo_sees_the_environment_of_a_plain_cargo() {
+        for name in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR", "CARGO_BIN_NAME"] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "PATH",
+            "RUSTFLAGS",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
     }
 
     #[test]
