@@ -20,9 +20,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway.
     Run {
-        /// The routes file. Without it, the embedded development config
-        /// (127.0.0.1:8080 → 127.0.0.1:3000, inline dev secret) is used.
-        #[arg(long, short)]
+        /// The routes file. Without it (and without `HOOKGATE_CONFIG`), the
+        /// embedded development config (127.0.0.1:8080 → 127.0.0.1:3000,
+        /// inline dev secret) is used.
+        #[arg(long, short, env = "HOOKGATE_CONFIG")]
         config: Option<PathBuf>,
         /// Log format (`human` or `json`); overrides `server.log_format`.
         #[arg(long, value_parser = <LogFormat as std::str::FromStr>::from_str)]
@@ -30,8 +31,9 @@ pub enum Command {
     },
     /// Validate a config and print its routes; exit 1 on error.
     Check {
-        /// The routes file (default: the embedded development config).
-        #[arg(long, short)]
+        /// The routes file (default: `HOOKGATE_CONFIG`, else the embedded
+        /// development config, which `check` says on stderr).
+        #[arg(long, short, env = "HOOKGATE_CONFIG")]
         config: Option<PathBuf>,
     },
     /// Print the signature header(s) a sender would attach to a body.
@@ -41,6 +43,18 @@ pub enum Command {
     /// Run a gateway and a receiver, send a valid, duplicate, tampered,
     /// stale and unsigned delivery, and print what happened.
     Demo,
+    /// Print a shell completion script: `hookgate completions bash >
+    /// /etc/bash_completion.d/hookgate`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print a man page (roff): `hookgate man > hookgate.1`, `hookgate man
+    /// run > hookgate-run.1`.
+    Man {
+        /// A subcommand: print its page (hookgate-run(1)) instead.
+        command: Option<String>,
+    },
 }
 
 /// `hookgate sign`.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use hookgate::config::{self, Config, ConfigError, LogFormat, PathMatch};
 use hookgate::gateway::Gateway;
 use hookgate::server::{self, StartError};
@@ -19,6 +19,43 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
     match path {
         Some(p) => config::load(p),
         None => config::from_yaml(config::EMBEDDED_DEV_CONFIG, "<embedded conf/dev.yaml>"),
+    }
+}
+
+/// The man page of hookgate, or of one of its subcommands (`hookgate-run`).
+fn man_page(sub: Option<&str>) -> Result<Vec<u8>, String> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let page = match sub {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(s) => s
+                .clone()
+                .display_name(format!("hookgate-{name}"))
+                .bin_name(format!("hookgate {name}"))
+                .version(env!("CARGO_PKG_VERSION")),
+            None => {
+                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                return Err(format!(
+                    "no subcommand `{name}` (one of: {})",
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Writes generated text (completions, man page) to standard output.
+fn print_bytes(out: &[u8]) -> Exit {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(out) {
+        Ok(()) => Exit::Success,
+        Err(e) => fail(e),
     }
 }
 
@@ -136,7 +173,22 @@ fn main() -> ExitCode {
         Command::Sign(args) => cmd::sign::run(&args).map_or_else(fail, |()| Exit::Success),
         Command::Send(args) => cmd::send::run(&args).map_or_else(fail, Exit::from),
         Command::Demo => cmd::demo::run().map_or_else(fail, Exit::from),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hookgate", &mut out);
+            print_bytes(&out)
+        }
+        Command::Man { command } => {
+            man_page(command.as_deref()).map_or_else(fail, |page| print_bytes(&page))
+        }
         Command::Check { config } => match load(config.as_deref()) {
+            Ok(c) if config.is_none() => {
+                eprintln!(
+                    "hookgate: no --config and no HOOKGATE_CONFIG: checked the embedded development config"
+                );
+                print_routes(&c);
+                Exit::Success
+            }
             Ok(c) => {
                 print_routes(&c);
                 Exit::Success

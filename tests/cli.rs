@@ -71,11 +71,11 @@ fn check_names_key_and_line_of_each_fault() {
     assert_eq!(code, 0, "{text}");
 
     let cases: Vec<(&str, String, &str)> = vec![
-        ("unknown key", GOOD.replace("    path: /a", "    path: /a\n    pathh: /b"), "line 4, column 5: unknown field `pathh`"),
+        ("unknown key", GOOD.replace("    path: /a", "    path: /a\n    pathh: /b"), "line 4, column 5: routes[0].pathh: unknown key `pathh`; did you mean `path`?"),
         ("missing env", GOOD.to_string(), "line 11, column 11: routes[0].verify.secrets[0].env: environment variable `HOOKGATE_CLI_TEST_SECRET` is not set"),
         ("missing file", GOOD.replace("- env: HOOKGATE_CLI_TEST_SECRET", "- file: /nonexistent/hookgate-secret"), "line 11, column 11: routes[0].verify.secrets[0].file: cannot read secret file `/nonexistent/hookgate-secret`"),
         ("bad url", GOOD.replace("http://127.0.0.1:3000/a", "http//nowhere"), "line 5, column 12: routes[0].upstream.url"),
-        ("bad duration", GOOD.replace("timeout: 5s", "timeout: 5 sec"), "line 6, column 16: routes[0].upstream.timeout: `5 sec`"),
+        ("bad duration", GOOD.replace("timeout: 5s", "timeout: 5 seconds"), "line 6, column 16: routes[0].upstream.timeout: `5 seconds`"),
         ("bad size", GOOD.replace("max_body: 1MiB", "max_body: 1 MB please"), "line 7, column 15: routes[0].max_body"),
         ("duplicate name", format!("{GOOD}{}", GOOD.replace("routes:\n", "").replace("path: /a", "path: /b")), "line 12, column 11: routes[1].name: duplicate route name `a` (first at line 2)"),
         ("duplicate path", format!("{GOOD}{}", GOOD.replace("routes:\n", "").replace("name: a", "name: b")), "line 12: routes[1].path: duplicate path"),

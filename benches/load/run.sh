@@ -31,8 +31,10 @@ if [ ${#need[@]} -gt 0 ]; then
   systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || true
 fi
 
-cargo build --release --quiet --bin hookgate
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/hookgate
+# The profiling profile: release code with symbols, so `perf record -p` on
+# the SUT during a run names functions.
+cargo build --profile profiling --quiet --bin hookgate
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/profiling/hookgate
 
 WORK=$(mktemp -d /tmp/hookgate-bench.XXXXXX)
 PIDS=()

@@ -13,6 +13,8 @@ mod choices;
 mod dedupe;
 pub mod defaults;
 mod file;
+mod keys;
+mod lint;
 mod route;
 mod server;
 mod units;
@@ -120,8 +122,15 @@ impl std::error::Error for ConfigError {}
 pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let err = |problems| ConfigError {
         origin: origin.to_string(),
-        problems,
+        problems: lint::with_snippets(text, problems),
     };
+    let problems = lint::lint(text);
+    if !problems.is_empty() {
+        return Err(ConfigError {
+            origin: origin.to_string(),
+            problems,
+        });
+    }
     let parsed: file::File = serde_saphyr::from_str(text).map_err(|e| {
         let line = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         let message = e.without_snippet().to_string();

@@ -288,7 +288,14 @@ impl Gateway {
             let now = verify::unix_now();
             let req = s.req_header();
             let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, &body);
-            verify::verify_parsed(v.scheme.as_ref(), &header, &signed, &v.keys, now, v.tolerance)
+            verify::verify_parsed(
+                v.scheme.as_ref(),
+                &header,
+                &signed,
+                &v.keys,
+                now,
+                v.tolerance,
+            )
         });
         let verified = match verdict {
             Ok(verified) => verified,
