@@ -18,11 +18,14 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::sync::Notify;
 
+mod connections;
+
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::dedupe::StoreError;
 use crate::gateway::{Gateway, GatewayProxy};
 use crate::reload::Reloader;
+use connections::{Guarded, Limits};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +83,16 @@ pub fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartErro
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        GatewayProxy::new(gateway.clone()),
-        "hookgate",
-    );
+    // Pingora's proxy service, behind the connection bounds it lacks
+    // (`connections`): the same listeners, TLS and threads.
+    let proxy =
+        pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(gateway.clone()));
+    let limits = Limits {
+        idle: s.idle_timeout,
+        header: s.header_timeout,
+    };
+    let app = Guarded::new(proxy, s.max_connections, limits, gateway.metrics().clone());
+    let mut svc = pingora::services::listening::Service::new("hookgate".to_string(), app);
     for addr in &s.listen {
         match &s.tls {
             Some(tls) => svc

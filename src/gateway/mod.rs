@@ -536,7 +536,7 @@ fn store_for(config: &Config) -> std::result::Result<Arc<dyn DedupeStore>, Store
 /// A request id nobody can predict: 128 bits of a keyed hash (SipHash, with
 /// a key drawn from the OS once per process) over a counter, so ids say
 /// nothing about the request volume and cost no syscall each.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::BuildHasher;
     use std::sync::atomic::{AtomicU64, Ordering};
