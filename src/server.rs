@@ -126,6 +126,20 @@ pub fn watch_reload(server: &mut Server, path: PathBuf, gateway: Arc<Gateway>, r
     ));
 }
 
+/// Makes SIGHUP harmless for the rest of the process's life: its default
+/// action is to end the process, and until the reloader (or nobody, in dev
+/// mode) listens for it, a SIGHUP would (exit 129). Call it first thing in
+/// `main`. It installs tokio's handler for the signal, which stays installed
+/// for good; a SIGHUP that no reloader listens for is then ignored.
+pub fn survive_sighup() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let _in_runtime = rt.enter();
+    signal(SignalKind::hangup()).map(drop)
+}
+
 /// A server running on its own thread; stopped when dropped.
 pub struct RunningServer {
     stop: Arc<Notify>,
