@@ -41,7 +41,10 @@ fn a_malformed_chunked_body_is_answered_400_bad_framing() {
     no_crlf.extend_from_slice(&body);
     no_crlf.extend_from_slice(b"XX0\r\n\r\n");
     let shapes: Vec<(&str, Vec<u8>)> = vec![
-        ("a chunk size that is not hex", b"zz\r\nabc\r\n0\r\n\r\n".to_vec()),
+        (
+            "a chunk size that is not hex",
+            b"zz\r\nabc\r\n0\r\n\r\n".to_vec(),
+        ),
         (
             "a chunk size that overflows",
             b"fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n".to_vec(),
@@ -50,10 +53,25 @@ fn a_malformed_chunked_body_is_answered_400_bad_framing() {
     ];
     for (i, (name, payload)) in shapes.into_iter().enumerate() {
         let mut c = Conn::open(gw.addr);
-        let _ = c.write(&[signed_head("HTTP/1.1", te, &body, &format!("bad-{i}")), payload].concat());
-        let r = c.read_response().unwrap_or_else(|e| panic!("{name}: no answer ({e})"));
-        assert_eq!((r.status, r.error().as_str()), (400, "bad_framing"), "{name}");
-        assert!(c.is_closed(Duration::from_secs(10)), "{name}: connection kept");
+        let _ = c.write(
+            &[
+                signed_head("HTTP/1.1", te, &body, &format!("bad-{i}")),
+                payload,
+            ]
+            .concat(),
+        );
+        let r = c
+            .read_response()
+            .unwrap_or_else(|e| panic!("{name}: no answer ({e})"));
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (400, "bad_framing"),
+            "{name}"
+        );
+        assert!(
+            c.is_closed(Duration::from_secs(10)),
+            "{name}: connection kept"
+        );
     }
     assert_eq!(rx.accepts(), 0, "nothing forwarded");
     // The well-formed body is forwarded.
@@ -77,7 +95,11 @@ fn a_transfer_coding_other_than_chunked_is_refused() {
     {
         let r = exchange_raw(
             gw.addr,
-            &[signed_head("HTTP/1.1", te, &body, &format!("te-{i}")), chunked(&body)].concat(),
+            &[
+                signed_head("HTTP/1.1", te, &body, &format!("te-{i}")),
+                chunked(&body),
+            ]
+            .concat(),
         )
         .unwrap_or_else(|| panic!("{te}: no answer"));
         assert_eq!(
@@ -100,9 +122,10 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
 #[test]
 fn an_http10_client_never_gets_a_chunked_answer() {
     let rx = RawReceiver::start();
-    let answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+    let answer =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
                    5\r\n{\"ok\"\r\n6\r\n:true}\r\n0\r\n\r\n"
-        .to_vec();
+            .to_vec();
     rx.respond(move |_, _| RawAction::Answer {
         delay: Duration::ZERO,
         bytes: answer.clone(),
@@ -128,7 +151,13 @@ fn an_http10_client_never_gets_a_chunked_answer() {
     // An HTTP/1.1 client still gets the receiver's framing.
     let mut c = Conn::open(gw.addr);
     let framing = format!("Content-Length: {}\r\n", body.len());
-    let r = c.request(&[signed_head("HTTP/1.1", &framing, &body, "v11"), body.clone()].concat());
+    let r = c.request(
+        &[
+            signed_head("HTTP/1.1", &framing, &body, "v11"),
+            body.clone(),
+        ]
+        .concat(),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     assert_eq!(r.body, br#"{"ok":true}"#);
