@@ -71,6 +71,15 @@ fn check_bindable(addrs: &[SocketAddr]) -> Result<(), StartError> {
 /// before running it.
 pub fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
     let s = &config.server;
+    for r in config.routes.iter().filter(|r| r.max_body > s.max_buffered) {
+        // Such a body can never be admitted: every one would get `503`.
+        tracing::warn!(
+            route = %r.name,
+            "max_body ({} bytes) is above server.max_buffered ({} bytes): its largest bodies are refused 503 overloaded",
+            r.max_body,
+            s.max_buffered
+        );
+    }
     check_bindable(&s.listen)?;
     if let Some(admin) = s.admin {
         check_bindable(&[admin])?;
