@@ -168,6 +168,10 @@ fn fail(e: impl std::fmt::Display) -> Exit {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: a SIGHUP must never end the process (issue 12).
+    if let Err(e) = server::survive_sighup() {
+        eprintln!("hookgate: cannot handle SIGHUP: {e}");
+    }
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Sign(args) => cmd::sign::run(&args).map_or_else(fail, |()| Exit::Success),

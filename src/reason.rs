@@ -65,6 +65,8 @@ reasons! {
     /// The idempotency key is ambiguous (two different values), longer than
     /// 256 bytes, or holds control characters.
     InvalidIdempotencyKey = (400, "invalid_idempotency_key", Final);
+    /// The chunked body is malformed (a bad chunk size, line or trailer).
+    BadFraming = (400, "bad_framing", Final);
     /// The signature header is absent.
     MissingSignature = (401, "missing_signature", Final);
     /// The signature header does not parse.
@@ -79,6 +81,8 @@ reasons! {
     MethodNotAllowed = (405, "method_not_allowed", Final);
     /// The body did not arrive within `body_timeout`.
     BodyTimeout = (408, "body_timeout", Retried);
+    /// The request's header did not arrive whole within `header_timeout`.
+    HeaderTimeout = (408, "header_timeout", Retried);
     /// Another request with this key has no answer yet (with `Retry-After`).
     InFlight = (409, "in_flight", Retried);
     /// The body is larger than `max_body`.
@@ -87,10 +91,15 @@ reasons! {
     UnsupportedMediaType = (415, "unsupported_media_type", Retried);
     /// The event type is not in the allow-list (`unlisted_events: reject`).
     EventNotAllowed = (422, "event_not_allowed", Retried);
+    /// A transfer coding other than one `chunked` (e.g. `gzip, chunked`).
+    UnsupportedTransferCoding = (501, "unsupported_transfer_coding", Retried);
     /// The upstream refused, reset or closed without an answer.
     UpstreamUnreachable = (502, "upstream_unreachable", Retried);
     /// The dedupe store cannot be reached (with `Retry-After`).
     DedupeUnavailable = (503, "dedupe_unavailable", Retried);
+    /// The body would take the bytes held by all requests past
+    /// `max_buffered` (with `Retry-After`).
+    Overloaded = (503, "overloaded", Retried);
     /// The upstream did not answer in time.
     UpstreamTimeout = (504, "upstream_timeout", Retried);
 }

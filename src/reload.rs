@@ -100,6 +100,13 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if a.grace_period != b.grace_period {
         out.push("server.grace_period");
     }
+    if a.idle_timeout != b.idle_timeout
+        || a.header_timeout != b.header_timeout
+        || a.max_connections != b.max_connections
+        || a.max_buffered != b.max_buffered
+    {
+        out.push("server.idle_timeout/header_timeout/max_connections/max_buffered");
+    }
     let (c, d) = (&old.dedupe, &new.dedupe);
     if c.backend != d.backend
         || c.ttl != d.ttl

@@ -18,11 +18,14 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::sync::Notify;
 
+mod connections;
+
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::dedupe::StoreError;
 use crate::gateway::{Gateway, GatewayProxy};
 use crate::reload::Reloader;
+use connections::{Guarded, Limits};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,15 @@ fn check_bindable(addrs: &[SocketAddr]) -> Result<(), StartError> {
 /// before running it.
 pub fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartError> {
     let s = &config.server;
+    for r in config.routes.iter().filter(|r| r.max_body > s.max_buffered) {
+        // Such a body can never be admitted: every one would get `503`.
+        tracing::warn!(
+            route = %r.name,
+            "max_body ({} bytes) is above server.max_buffered ({} bytes): its largest bodies are refused 503 overloaded",
+            r.max_body,
+            s.max_buffered
+        );
+    }
     check_bindable(&s.listen)?;
     if let Some(admin) = s.admin {
         check_bindable(&[admin])?;
@@ -80,11 +92,16 @@ pub fn build(config: &Config, gateway: Arc<Gateway>) -> Result<Server, StartErro
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        GatewayProxy::new(gateway.clone()),
-        "hookgate",
-    );
+    // Pingora's proxy service, behind the connection bounds it lacks
+    // (`connections`): the same listeners, TLS and threads.
+    let proxy =
+        pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(gateway.clone()));
+    let limits = Limits {
+        idle: s.idle_timeout,
+        header: s.header_timeout,
+    };
+    let app = Guarded::new(proxy, s.max_connections, limits, gateway.metrics().clone());
+    let mut svc = pingora::services::listening::Service::new("hookgate".to_string(), app);
     for addr in &s.listen {
         match &s.tls {
             Some(tls) => svc
@@ -116,6 +133,20 @@ pub fn watch_reload(server: &mut Server, path: PathBuf, gateway: Arc<Gateway>, r
     server.add_service(pingora::services::background::background_service(
         "reload", reloader,
     ));
+}
+
+/// Makes SIGHUP harmless for the rest of the process's life: its default
+/// action is to end the process, and until the reloader (or nobody, in dev
+/// mode) listens for it, a SIGHUP would (exit 129). Call it first thing in
+/// `main`. It installs tokio's handler for the signal, which stays installed
+/// for good; a SIGHUP that no reloader listens for is then ignored.
+pub fn survive_sighup() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let _in_runtime = rt.enter();
+    signal(SignalKind::hangup()).map(drop)
 }
 
 /// A server running on its own thread; stopped when dropped.

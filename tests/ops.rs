@@ -376,6 +376,51 @@ fn tls_termination_with_a_real_tls_client() {
     assert_eq!(rx.count(), 1);
 }
 
+/// The connection bounds sit between Pingora's TLS and its HTTP: the
+/// `408` for a partial header is written through the TLS session, and an
+/// idle TLS connection is closed.
+#[test]
+fn header_and_idle_timeouts_hold_over_tls() {
+    let certs = tls::make();
+    let rx = Receiver::start();
+    let yaml = TestConfig::fynapse(free_port(), &rx.url("/in"))
+        .server_with(
+            "tls",
+            json!({ "cert": certs.path("cert.pem"), "key": certs.path("key.pem") }),
+        )
+        .server_with("header_timeout", json!("1s"))
+        .server_with("idle_timeout", json!("1s"))
+        .yaml();
+    let gw = start_gateway(&yaml);
+    let (status, text) = tls::send(
+        gw.addr,
+        &certs.ca_der,
+        b"POST /webhooks/fynapse HTTP/1.1\r\nHost: hooks.test\r\n",
+    );
+    assert_eq!(status, 408, "{text}");
+    assert!(text.contains("header_timeout"), "{text}");
+    // A delivery without `Connection: close`: answered, then closed when idle
+    // (`send` reads to the end of the stream, or gives up after 10 s).
+    let body = event_body("tls-idle", 300);
+    let started = Instant::now();
+    let (status, text) = tls::send(
+        gw.addr,
+        &certs.ca_der,
+        &request_bytes(
+            "POST",
+            "/webhooks/fynapse",
+            &signed_headers(&body, "tls-idle"),
+            &body,
+        ),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the gateway did not close the idle connection"
+    );
+    assert_eq!(rx.count(), 1);
+}
+
 #[test]
 fn https_upstream_verified_with_a_route_ca_file() {
     let certs = tls::make();

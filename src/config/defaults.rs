@@ -11,6 +11,21 @@ pub const LISTEN: SocketAddr =
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// `server.grace_period`.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// `server.idle_timeout`: a keep-alive connection with no new request
+/// within this time of the previous answer is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `server.header_timeout`: a request's whole header must arrive within it.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `server.max_connections`: open client connections served at once.
+pub const MAX_CONNECTIONS: u64 = 10_000;
+/// The largest `server.max_connections`.
+pub const MAX_CONNECTIONS_CEILING: u64 = 1_000_000;
+/// `server.max_buffered`: request body bytes held by all requests at once.
+pub const MAX_BUFFERED: u64 = 256 << 20;
+/// The largest `server.max_buffered`.
+pub const MAX_BUFFERED_CEILING: u64 = 64 << 30;
+/// `Retry-After` of an `overloaded` answer.
+pub const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The most `server.threads` may ask for.
 pub const MAX_THREADS: u64 = 1024;
 

@@ -40,6 +40,10 @@ pub struct Server {
     pub admin: Option<Typed<SocketAddr>>,
     pub threads: Option<Spanned<u64>>,
     pub body_timeout: Option<Typed<Duration>>,
+    pub idle_timeout: Option<Typed<Duration>>,
+    pub header_timeout: Option<Typed<Duration>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub max_buffered: Option<Typed<Size>>,
     pub grace_period: Option<Typed<Duration>>,
     pub log_format: Option<Typed<LogFormat>>,
 }

@@ -72,6 +72,10 @@ const SERVER: Kind = Kind::Map(&[
     opt("admin", Kind::Str),
     opt("threads", Kind::Int),
     opt("body_timeout", Kind::Duration),
+    opt("idle_timeout", Kind::Duration),
+    opt("header_timeout", Kind::Duration),
+    opt("max_connections", Kind::Int),
+    opt("max_buffered", Kind::Size),
     opt("grace_period", Kind::Duration),
     opt("log_format", Kind::Str),
 ]);

@@ -280,6 +280,9 @@ pub(crate) async fn relay(
 ) -> Result<()> {
     let mut header = answer.header;
     header.insert_header("x-request-id", request_id)?;
+    if s.req_header().version < Version::HTTP_11 {
+        for_http10(s, &mut header);
+    }
     s.write_response_header(Box::new(header), false).await?;
     while let Some(chunk) = answer.session.read_response_body().await? {
         s.write_response_body(Some(chunk), false).await?;
@@ -289,6 +292,18 @@ pub(crate) async fn relay(
         .release_http_session(answer.session, peer, peer.options.idle_timeout)
         .await;
     Ok(())
+}
+
+/// An HTTP/1.0 client cannot read a chunked answer, and Pingora frames the
+/// answer by its headers whatever the request's version (docs/pingora.md).
+/// So a chunked answer goes to it without `Transfer-Encoding` or
+/// `Content-Length`, delimited by closing the connection.
+fn for_http10(s: &mut Session, header: &mut ResponseHeader) {
+    if header.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        header.remove_header(&http::header::TRANSFER_ENCODING);
+        header.remove_header(&http::header::CONTENT_LENGTH);
+        s.set_keepalive(None);
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ mod body;
 mod checks;
 mod compiled;
 mod forward;
+mod framing;
+mod limits;
 mod proxy;
 mod rejection;
 mod reservation;
@@ -51,6 +53,7 @@ use body::BodyError;
 use checks::BodyVerdict;
 use compiled::{CompiledRoute, Pools, Routes};
 use forward::{ExchangeError, UpstreamRequest};
+use limits::{BodyBudget, Lease};
 use rejection::{settled_answer, BodyState, Rejection};
 use reservation::Held;
 use routing::Matched;
@@ -95,6 +98,9 @@ pub struct RequestCtx {
     upstream_time: Option<Duration>,
     /// A scheme failure seen in monitor mode.
     monitored_failure: Option<verify::Failure>,
+    /// The body's bytes, held against `server.max_buffered` until the
+    /// request ends.
+    buffered: Option<Lease>,
 }
 
 impl RequestCtx {
@@ -159,6 +165,8 @@ pub struct Gateway {
     store: Arc<dyn DedupeStore>,
     on_store_error: OnStoreError,
     metrics: Arc<Metrics>,
+    /// `server.max_buffered`, shared by every request.
+    budget: Arc<BodyBudget>,
 }
 
 impl Gateway {
@@ -179,6 +187,7 @@ impl Gateway {
             store,
             on_store_error: config.dedupe.on_error(),
             metrics,
+            budget: BodyBudget::new(config.server.max_buffered),
         }
     }
 
@@ -218,6 +227,7 @@ impl Gateway {
             outcome: None,
             upstream_time: None,
             monitored_failure: None,
+            buffered: None,
         }
     }
 
@@ -261,6 +271,8 @@ impl Gateway {
         ctx: &mut RequestCtx,
         routes: &Routes,
     ) -> std::result::Result<Delivery, Stop> {
+        framing::transfer_coding(s.req_header())
+            .map_err(|r| Rejection::new(r, BodyState::Unread))?;
         let (host, target) = checks::host_and_target(s.req_header());
         let Some(Matched {
             route,
@@ -281,7 +293,9 @@ impl Gateway {
         if let (Err(f), true) = (&signature, route.verify.enforce) {
             return Err(unread((*f).into()).into());
         }
-        let body = read_body(s, &route, declared, routes.body_timeout).await?;
+        let lease = self.budget.lease(declared.unwrap_or(0));
+        let (body, lease) = read_body(s, &route, declared, routes.body_timeout, lease).await?;
+        ctx.buffered = Some(lease);
 
         let v = &route.verify;
         let verdict = signature.and_then(|header| {
@@ -477,21 +491,29 @@ impl Gateway {
     }
 }
 
-/// Reads the body whole, answering `100 Continue` first when asked.
+/// Reads the body whole, answering `100 Continue` first when asked, its
+/// bytes held against `server.max_buffered`: `lease` holds the declared
+/// length (`None` when it did not fit: `503` before a byte is read).
 async fn read_body(
     s: &mut Session,
     route: &CompiledRoute,
     declared: Option<usize>,
     timeout: Duration,
-) -> std::result::Result<Bytes, Stop> {
+    lease: Option<Lease>,
+) -> std::result::Result<(Bytes, Lease), Stop> {
+    let unread = |reason| Rejection::on(route, reason, BodyState::Unread).into();
+    let Some(mut lease) = lease else {
+        return Err(unread(Reason::Overloaded));
+    };
     if checks::expects_continue(s.req_header()) {
         s.write_continue_response().await.map_err(Stop::Abort)?;
     }
-    let unread = |reason| Rejection::on(route, reason, BodyState::Unread).into();
-    match body::read_whole(s, route.max_body, declared, timeout).await {
-        Ok(b) => Ok(b),
+    match body::read_whole(s, route.max_body, declared, timeout, &mut lease).await {
+        Ok(b) => Ok((b, lease)),
         Err(BodyError::TooLarge) => Err(unread(Reason::BodyTooLarge)),
         Err(BodyError::Timeout) => Err(unread(Reason::BodyTimeout)),
+        Err(BodyError::Overloaded) => Err(unread(Reason::Overloaded)),
+        Err(BodyError::BadFraming) => Err(unread(Reason::BadFraming)),
         Err(BodyError::Downstream(e)) => Err(Stop::Abort(e)),
     }
 }
@@ -551,7 +573,7 @@ fn store_for(config: &Config) -> std::result::Result<Arc<dyn DedupeStore>, Store
 /// A request id nobody can predict: 128 bits of a keyed hash (SipHash, with
 /// a key drawn from the OS once per process) over a counter, so ids say
 /// nothing about the request volume and cost no syscall each.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::BuildHasher;
     use std::sync::atomic::{AtomicU64, Ordering};

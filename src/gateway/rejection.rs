@@ -67,13 +67,16 @@ impl Rejection {
     }
 
     /// A rejection on `route`, which supplies `Allow` (for a `405`) and
-    /// `Retry-After` (for a `409` or `503`).
+    /// `Retry-After` (for a `409` or `503`; a fixed 5 s for `overloaded`).
     pub fn on(route: &Route, reason: Reason, body: BodyState) -> Self {
         Rejection {
             reason,
             allow: (reason == Reason::MethodNotAllowed).then(|| route.allow.clone()),
-            retry_after: matches!(reason, Reason::InFlight | Reason::DedupeUnavailable)
-                .then_some(route.idempotency.retry_after),
+            retry_after: match reason {
+                Reason::InFlight | Reason::DedupeUnavailable => Some(route.idempotency.retry_after),
+                Reason::Overloaded => Some(crate::config::defaults::OVERLOADED_RETRY_AFTER),
+                _ => None,
+            },
             body,
         }
     }
