@@ -115,6 +115,13 @@ impl From<Failure> for Reason {
     }
 }
 
+/// The log and metric reason of a request answered like a duplicate
+/// (`200` duplicate, or `409` while the original is in flight) because its
+/// signature was already delivered or is in flight under another
+/// idempotency key: a captured delivery replayed. Not an answer of its own:
+/// the sender sees what a duplicate of the original would.
+pub const REPLAYED_SIGNATURE: &str = "replayed_signature";
+
 #[cfg(test)]
 mod tests {
     use super::*;

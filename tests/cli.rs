@@ -218,6 +218,9 @@ fn sign_and_send_round_trip_through_the_gateway() {
     // `sign` prints the header a sender attaches; the gateway accepts it.
     let out = Command::new(BIN)
         .args(["sign", "--scheme", "fynapse", "--secret", SECRET])
+        // A minute ago: `send` below signs the same body now, and the same
+        // signature under a new key would rightly be answered as a replay.
+        .args(["--timestamp", &(now() - 60).to_string()])
         .arg(&body_path)
         .output()
         .unwrap();

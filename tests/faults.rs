@@ -360,9 +360,9 @@ fn thousands_of_concurrent_first_deliveries_are_each_forwarded_once() {
         .yaml();
     let gw = start_gateway(&yaml);
     let n = burst_size();
-    let body = event_body("evt-burst", 300);
     let requests: Vec<Vec<u8>> = (0..n)
         .map(|i| {
+            let body = event_body(&format!("evt-burst-{i}"), 300);
             let mut h = signed_headers(&body, &format!("burst-{i}"));
             h.push(("Connection", "close".into()));
             request_bytes("POST", PATH, &h, &body)
@@ -412,12 +412,16 @@ fn thousands_of_concurrent_first_deliveries_are_each_forwarded_once() {
     rt.block_on(store.sync());
     assert_eq!(
         store.entry_count(),
-        Some(n as u64),
-        "all settled as delivered"
+        Some(2 * n as u64),
+        "all settled as delivered, each under its key and its signature"
     );
     // Every one of them is now a duplicate.
     for i in (0..n).step_by(n / 20) {
-        let r = deliver(gw.addr, &body, &format!("burst-{i}"));
+        let r = deliver(
+            gw.addr,
+            &event_body(&format!("evt-burst-{i}"), 300),
+            &format!("burst-{i}"),
+        );
         assert_eq!(r.header("hookgate-duplicate"), Some("true"));
     }
     assert_eq!(rx.count(), n);

@@ -19,7 +19,7 @@ const PATH: &str = "/webhooks/fynapse";
 /// A signed request head for `body` (without the framing headers, which
 /// `framing` supplies), ending with the blank line.
 fn signed_head(version: &str, framing: &str, body: &[u8], key: &str) -> Vec<u8> {
-    let sig = fynapse_signature(SECRET, body, now());
+    let sig = fynapse_signature(SECRET, body, signing_time(key));
     format!(
         "POST {PATH} {version}\r\nHost: hooks.test\r\nContent-Type: application/json\r\n\
          Webhook-Signature: {sig}\r\nIdempotency-Key: {key}\r\n{framing}\r\n"

@@ -41,6 +41,19 @@ impl DedupeKey {
         DedupeKey(h.finalize().into())
     }
 
+    /// The key for a delivery's matched `signature` on `namespace`: a second
+    /// identity beside the idempotency key, so that a captured signature
+    /// replayed with a new (unsigned) idempotency key is still recognised.
+    /// Its digest can never equal an idempotency key's: the length prefix
+    /// has its top bit set, which no real length has.
+    pub fn for_signature(namespace: &str, signature: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(((namespace.len() as u64) | (1 << 63)).to_be_bytes());
+        h.update(namespace.as_bytes());
+        h.update(signature);
+        DedupeKey(h.finalize().into())
+    }
+
     /// The SHA-256 digest: what a store keeps instead of the key itself.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

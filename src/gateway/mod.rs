@@ -43,7 +43,7 @@ use bytes::Bytes;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
-use crate::config::{Backend, Config, OnStoreError};
+use crate::config::{Backend, Config, KeySource, OnStoreError};
 use crate::dedupe::{
     DedupeKey, DedupeStore, MemoryStore, RedisOptions, RedisStore, Reservation, StoreError,
 };
@@ -101,6 +101,9 @@ pub struct RequestCtx {
     /// The body's bytes, held against `server.max_buffered` until the
     /// request ends.
     buffered: Option<Lease>,
+    /// Answered like a duplicate because its signature was delivered or is
+    /// in flight under another idempotency key: a replay.
+    replayed: bool,
 }
 
 impl RequestCtx {
@@ -119,8 +122,12 @@ impl RequestCtx {
         self.route.as_ref().map(|r| &*r.name)
     }
 
-    /// The reason label of a rejection (or of a monitored failure), if any.
+    /// The reason label of a rejection (or of a monitored failure, or a
+    /// replay answered as a duplicate), if any.
     fn reason(&self) -> Option<&'static str> {
+        if self.replayed {
+            return Some(crate::reason::REPLAYED_SIGNATURE);
+        }
         match self.outcome {
             Some(Outcome::Rejected(r)) => Some(r.label()),
             _ => self.monitored_failure.map(|f| Reason::from(f).label()),
@@ -151,8 +158,23 @@ struct Delivery {
     body: Bytes,
     /// `false` in monitor mode, when verification failed.
     verified: bool,
-    /// The dedupe reservation, on routes with a key.
-    reservation: Option<Held>,
+    /// The dedupe reservations: the idempotency key's and the signature's,
+    /// on routes that dedupe.
+    reservation: Vec<Held>,
+}
+
+impl Delivery {
+    /// A verified delivery forwarded without dedupe (the store failed under
+    /// `on_error: fail_open`).
+    fn unreserved(route: Arc<CompiledRoute>, upstream_path: String, body: Bytes) -> Self {
+        Delivery {
+            route,
+            upstream_path,
+            body,
+            verified: true,
+            reservation: Vec::new(),
+        }
+    }
 }
 
 /// The verifying, deduping, forwarding request path.
@@ -228,6 +250,7 @@ impl Gateway {
             upstream_time: None,
             monitored_failure: None,
             buffered: None,
+            replayed: false,
         }
     }
 
@@ -323,7 +346,7 @@ impl Gateway {
                     upstream_path,
                     body,
                     verified: false,
-                    reservation: None,
+                    reservation: Vec::new(),
                 });
             }
         };
@@ -339,16 +362,33 @@ impl Gateway {
             json.as_ref(),
         )
         .map_err(read)?;
-        let reservation = match key {
+        let mut reservation = Vec::new();
+        match key {
             Some(key) => {
                 let key = DedupeKey::new(&route.idempotency.namespace, &key);
-                self.reserve(&route, key).await?
+                match self.reserve(&route, key).await? {
+                    Some(held) => reservation.push(held),
+                    // The store failed and the policy is fail open: it was
+                    // counted once; asking it again for the signature would
+                    // only count it twice.
+                    None => return Ok(Delivery::unreserved(route, upstream_path, body)),
+                }
             }
             None if route.idempotency.required => {
                 return Err(read(Reason::MissingIdempotencyKey).into())
             }
-            None => None,
-        };
+            None => {}
+        }
+        match self
+            .reserve_signature(ctx, &route, &verified.signature)
+            .await
+        {
+            Ok(held) => reservation.extend(held),
+            Err(stop) => {
+                end_reservation(&route, reservation, false).await;
+                return Err(stop);
+            }
+        }
         Ok(Delivery {
             route,
             upstream_path,
@@ -389,6 +429,32 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    /// Reserves the matched signature as the delivery's second identity, on
+    /// routes that dedupe: a captured delivery replayed with a fresh
+    /// (unsigned) idempotency key is answered like a duplicate of the one it
+    /// copies (the caller releases the key it reserved).
+    async fn reserve_signature(
+        &self,
+        ctx: &mut RequestCtx,
+        route: &CompiledRoute,
+        signature: &[u8],
+    ) -> std::result::Result<Option<Held>, Stop> {
+        if signature.is_empty() || route.idempotency.source == KeySource::None {
+            return Ok(None);
+        }
+        let key = DedupeKey::for_signature(&route.idempotency.namespace, signature);
+        let reserved = self.reserve(route, key).await;
+        ctx.replayed = matches!(
+            reserved,
+            Err(Stop::Settle(Settled::Duplicate))
+                | Err(Stop::Reject(Rejection {
+                    reason: Reason::InFlight,
+                    ..
+                }))
+        );
+        reserved
     }
 
     /// Sends the delivery upstream, settles its reservation on the answer's
@@ -434,9 +500,7 @@ impl Gateway {
             Err(ExchangeError::Timeout) => {
                 // The receiver has the request and may still process it: a
                 // retry now would be a second copy.
-                if let Some(held) = reservation {
-                    held.keep_until_expiry();
-                }
+                reservation.into_iter().for_each(Held::keep_until_expiry);
                 return Err(Rejection::on(&route, Reason::UpstreamTimeout, BodyState::Read).into());
             }
             Err(ExchangeError::Unreachable(e)) => {
@@ -518,13 +582,16 @@ async fn read_body(
     }
 }
 
-/// Ends a reservation (if the request holds one): delivered when the
-/// upstream answered `2xx`, released otherwise. A store failure is logged;
-/// the reservation then expires after `in_flight_timeout` by itself.
-async fn end_reservation(route: &CompiledRoute, held: Option<Held>, delivered: bool) {
-    let Some(held) = held else {
-        return;
-    };
+/// Ends the reservations a request holds: delivered when the upstream
+/// answered `2xx`, released otherwise. A store failure is logged; the
+/// reservation then expires after `in_flight_timeout` by itself.
+async fn end_reservation(route: &CompiledRoute, reservations: Vec<Held>, delivered: bool) {
+    for held in reservations {
+        end_one(route, held, delivered).await;
+    }
+}
+
+async fn end_one(route: &CompiledRoute, held: Held, delivered: bool) {
     let (result, what) = if delivered {
         (held.settle().await, "mark delivered")
     } else {
