@@ -33,8 +33,9 @@ fi
 
 # The profiling profile: release code with symbols, so `perf record -p` on
 # the SUT during a run names functions.
-cargo build --profile profiling --quiet --bin hookgate
+cargo build --profile profiling --quiet --bin hookgate --example plain_proxy
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/profiling/hookgate
+PLAIN=${CARGO_TARGET_DIR:-$ROOT/target}/profiling/examples/plain_proxy
 
 WORK=$(mktemp -d /tmp/hookgate-bench.XXXXXX)
 PIDS=()
@@ -66,7 +67,7 @@ cpu_ticks() {
   echo $sum
 }
 
-RX=$(free_port); NGX=$(free_port); LUA=$(free_port); HG=$(free_port); HGR=$(free_port); RDS=$(free_port)
+RX=$(free_port); NGX=$(free_port); LUA=$(free_port); HG=$(free_port); HGR=$(free_port); RDS=$(free_port); PGR=$(free_port)
 
 nginx_conf() { # name port body-of-location [extra-main] [extra-http]
   cat > "$WORK/$1.conf" <<CONF
@@ -131,6 +132,11 @@ hookgate_conf "$HG" "  backend: memory" > "$WORK/hookgate.yaml"
 RUST_LOG=warn taskset -c "$SUT_CPU" "$BIN" run --config "$WORK/hookgate.yaml" 2>"$WORK/hookgate.err" &
 PIDS+=($!); HG_PID=$!
 
+# A plain Pingora proxy (examples/plain_proxy.rs): same threads, same
+# receiver, keep-alive to it, no checks.
+taskset -c "$SUT_CPU" "$PLAIN" "127.0.0.1:$PGR" "127.0.0.1:$RX" 1 2>"$WORK/plain.err" &
+PIDS+=($!); PGR_PID=$!
+
 HGR_PID=""
 if command -v redis-server >/dev/null 2>&1; then
   taskset -c "$LOAD_CPU" redis-server --port "$RDS" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
@@ -141,7 +147,7 @@ if command -v redis-server >/dev/null 2>&1; then
   RUST_LOG=warn taskset -c "$SUT_CPU" "$BIN" run --config "$WORK/hookgate-redis.yaml" 2>"$WORK/hookgate-redis.err" &
   PIDS+=($!); HGR_PID=$!
 fi
-for p in "$RX" "$NGX" "$LUA" "$HG"; do wait_port "$p"; done
+for p in "$RX" "$NGX" "$LUA" "$HG" "$PGR"; do wait_port "$p"; done
 [ -n "$HGR_PID" ] && wait_port "$HGR"
 
 to_ms() { # wrk's "1.23ms" / "850.00us" / "1.01s" → ms
@@ -196,6 +202,7 @@ PY
   measure "receiver direct (nginx return 200)" "$size" "$RX" "$(tree_pids "$RX_PID")" new
   measure "nginx proxy (no verification)" "$size" "$NGX" "$(tree_pids "$NGX_PID")" new
   measure "nginx + Lua HMAC + dedupe" "$size" "$LUA" "$(tree_pids "$LUA_PID")" new
+  measure "plain Pingora proxy (no checks)" "$size" "$PGR" "$PGR_PID" new
   measure "hookgate verify + dedupe (new keys)" "$size" "$HG" "$HG_PID" new
   measure "hookgate duplicates" "$size" "$HG" "$HG_PID" dup
   if [ -n "$HGR_PID" ]; then
@@ -203,6 +210,7 @@ PY
   fi
   latency "receiver direct" "$size" "$RX"
   latency "nginx proxy" "$size" "$NGX"
+  latency "plain Pingora proxy" "$size" "$PGR"
   latency "hookgate (new keys)" "$size" "$HG"
 done
 
@@ -217,6 +225,15 @@ awk -F'\t' '
     h = "hookgate verify + dedupe (new keys)"
     if (cpu["nginx proxy (no verification)@1024"] > 0)
       printf "hookgate / nginx proxy, CPU per request at 1 KiB: %.2f (target <= 1.0)\n", cpu[h "@1024"] / cpu["nginx proxy (no verification)@1024"]
+    p = "plain Pingora proxy (no checks)"
+    if (cpu[p "@1024"] > 0) {
+      printf "hookgate / plain Pingora, CPU per request at 1 KiB: %.2f (target <= 1.0)\n", cpu[h "@1024"] / cpu[p "@1024"]
+      printf "hookgate duplicates / plain Pingora at 1 KiB: %.2f (target <= 0.5)\n", cpu["hookgate duplicates@1024"] / cpu[p "@1024"]
+    }
+    if (cpu["nginx + Lua HMAC + dedupe@1024"] > 0)
+      printf "hookgate / nginx + Lua, CPU per request at 1 KiB: %.2f (target <= 1.0)\n", cpu[h "@1024"] / cpu["nginx + Lua HMAC + dedupe@1024"]
+    if (cpu["hookgate + redis (new keys)@1024"] > 0)
+      printf "hookgate redis / memory at 1 KiB: %.2f (target <= 1.3)\n", cpu["hookgate + redis (new keys)@1024"] / cpu[h "@1024"]
     if (cpu["nginx + Lua HMAC + dedupe@65536"] > 0)
       printf "hookgate / nginx + Lua, CPU per request at 64 KiB: %.2f (target <= 0.8)\n", cpu[h "@65536"] / cpu["nginx + Lua HMAC + dedupe@65536"]
   }' "$RESULTS"
