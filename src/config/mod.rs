@@ -285,7 +285,7 @@ routes:
         );
         assert_eq!(
             r.idempotency.source,
-            KeySource::Scheme(http::HeaderName::from_static("idempotency-key"))
+            KeySource::Scheme(Some(http::HeaderName::from_static("idempotency-key")))
         );
         assert!(r.idempotency.required);
         assert_eq!(r.upstream.path, "/hooks");

@@ -328,7 +328,7 @@ impl Gateway {
             }
         };
 
-        let json = match checks::body_checks(&route, &body).map_err(read)? {
+        let json = match checks::body_checks(s.req_header(), &route, &body).map_err(read)? {
             BodyVerdict::Pass(json) => json,
             BodyVerdict::Settle(what) => return Err(Stop::Settle(what)),
         };
