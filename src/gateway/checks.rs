@@ -209,6 +209,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn json_checks_pass_form_bodies_only() {
+        let yaml = "routes:
+  - name: slack
+    path: /slack
+    upstream: { url: \"http://127.0.0.1:3000/s\" }
+    verify: { scheme: slack, secrets: [ { value: s } ] }
+    events: [app_mention]
+    event_field: /event/type
+    unlisted_events: reject
+";
+        let config = crate::config::from_yaml(yaml, "t").unwrap();
+        let route = &config.routes[0];
+        let req = |t: &str| {
+            let mut r = RequestHeader::build("POST", b"/slack", None).unwrap();
+            r.insert_header("content-type", t).unwrap();
+            r
+        };
+        let form = req("application/x-www-form-urlencoded; charset=utf-8");
+        assert!(matches!(
+            body_checks(&form, route, b"command=%2Fweather"),
+            Ok(BodyVerdict::Pass(None))
+        ));
+        let json = req("application/json");
+        assert!(matches!(
+            body_checks(&json, route, b"command=%2Fweather"),
+            Err(Reason::InvalidJson)
+        ));
+        assert!(matches!(
+            body_checks(&json, route, br#"{"event":{"type":"message"}}"#),
+            Err(Reason::EventNotAllowed)
+        ));
+        assert!(matches!(
+            body_checks(&json, route, br#"{"event":{"type":"app_mention"}}"#),
+            Ok(BodyVerdict::Pass(Some(_)))
+        ));
+    }
+
     fn cl(values: &[&str]) -> Result<Option<usize>, ()> {
         let mut h = http::HeaderMap::new();
         for v in values {
