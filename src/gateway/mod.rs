@@ -310,7 +310,7 @@ impl Gateway {
             return Err(unread((*f).into()).into());
         }
         let (body, lease) = match early {
-            Some(read) => read,
+            Some(pre_read) => pre_read,
             None => {
                 let lease = self.budget.lease(declared.unwrap_or(0));
                 read_body(s, &route, declared, routes.body_timeout, lease).await?
