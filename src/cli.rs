@@ -72,7 +72,8 @@ pub struct SignArgs {
     #[arg(long)]
     pub private_key: Option<PathBuf>,
     /// The public URL the sender signs (twilio, square, hubspot, hmac with
-    /// {url}), with its query.
+    /// {url}), with its query (default with --config/--route: the route's
+    /// `verify.public_url`).
     #[arg(long)]
     pub url: Option<String>,
     /// The request method, for schemes that sign it (hubspot).
@@ -100,8 +101,9 @@ pub struct SendArgs {
     /// Where to send (http://host:port/path).
     #[arg(long)]
     pub url: String,
-    /// The public URL the sender signs, when it is not --url (the route's
-    /// `verify.public_url` behind a proxy); its query is --url's.
+    /// The public URL the sender signs, when it is not --url (default with
+    /// --config/--route: the route's `verify.public_url`); its query is
+    /// --url's.
     #[arg(long)]
     pub public_url: Option<String>,
     /// Scheme name, any case (with --secret, or --private-key).

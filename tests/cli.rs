@@ -436,3 +436,85 @@ fn sign_knows_every_scheme_and_says_what_public_key_schemes_need() {
     );
     assert!(!ok && err.contains("--secret"), "{err}");
 }
+
+#[test]
+fn sign_and_send_as_a_route_sign_its_public_url() {
+    // Twilio's official example: a route whose `public_url` is the URL
+    // Twilio signs; `sign --config --route` needs no --url.
+    let dir = tempfile::tempdir().unwrap();
+    let form = write(
+        &dir,
+        "body.form",
+        "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212",
+    );
+    let config = write(
+        &dir,
+        "twilio.yaml",
+        "routes:
+  - name: sms
+    path: /myapp.php
+    upstream: { url: \"http://127.0.0.1:3000/sms\" }
+    verify:
+      scheme: twilio
+      secrets: [ { value: \"12345\" } ]
+      public_url: https://mycompany.com/myapp.php
+    idempotency: { key: none }
+",
+    );
+    let sign = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["sign", "--config"])
+            .arg(&config)
+            .args(["--route", "sms"])
+            .args(extra)
+            .arg(&form)
+            .output()
+            .unwrap()
+    };
+    let out = sign(&["--url", "https://mycompany.com/myapp.php?foo=1&bar=2"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "X-Twilio-Signature: 0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    );
+    // No --url: the route's public_url (here without the query).
+    let out = sign(&[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("X-Twilio-Signature: "));
+
+    // `send` to the gateway's address signs the route's public URL plus
+    // the query it requests, and the gateway agrees.
+    let rx = Receiver::start();
+    let gw = start_gateway(
+        &TestConfig::new(free_port())
+            .route(serde_json::json!({
+                "name": "sms",
+                "path": "/myapp.php",
+                "upstream": { "url": rx.url("/sms") },
+                "verify": {
+                    "scheme": "twilio",
+                    "secrets": [{ "value": "12345" }],
+                    "public_url": "https://mycompany.com/myapp.php"
+                },
+                "idempotency": { "key": "none" }
+            }))
+            .yaml(),
+    );
+    let gw_config = write(&dir, "gw.yaml", &std::fs::read_to_string(&config).unwrap());
+    let out = Command::new(BIN)
+        .args([
+            "send",
+            "--url",
+            &format!("http://{}/myapp.php?foo=1&bar=2", gw.addr),
+        ])
+        .args(["--config"])
+        .arg(&gw_config)
+        .args(["--route", "sms"])
+        .arg(&form)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text} {out:?}");
+    assert!(text.contains("#1 200"), "{text}");
+    assert_eq!(rx.count(), 1);
+}

@@ -247,7 +247,7 @@ fn readme_check_examples_are_real_output() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for name in ["bad.yaml", "ok.yaml"] {
+    for name in ["bad.yaml", "ok.yaml", "twilio.yaml"] {
         let yaml = readme_block(&readme, &format!("# {name}"), true);
         std::fs::write(dir.path().join(name), yaml).unwrap();
         let expected = readme_block(&readme, &format!("$ hookgate check --config {name}"), false);
@@ -256,6 +256,7 @@ fn readme_check_examples_are_real_output() {
             .current_dir(dir.path())
             .env_remove("HOOKGATE_CONFIG")
             .env_remove("A_SECRET")
+            .env("TWILIO_AUTH_TOKEN", "t")
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{name}");

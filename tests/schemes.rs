@@ -17,8 +17,8 @@ const SCHEMES: &[(&str, &str, &str, bool)] = &[
     ("/github", "github", "It's a Secret to Everybody", false),
     ("/shopify", "shopify", "shop-secret", false),
     ("/slack", "slack", "8f742231b10e8888abcd99yyyzzz85a5", true),
-    // Issue 15's body-signed senders (URL-signed and public-key ones need
-    // route settings the gateway does not read yet).
+    // Issue 15's body-signed senders (URL-signed, public-key senders and
+    // the handshakes: tests/handshakes.rs).
     ("/dropbox", "dropbox", "dropbox_app_secret", false),
     ("/intercom", "intercom", "intercom_client_secret", false),
     ("/typeform", "typeform", "typeform_secret", false),

@@ -248,7 +248,8 @@ pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
     let query = url::Url::parse(&a.url)
         .ok()
         .and_then(|u| u.query().map(str::to_string));
-    let public = match &a.public_url {
+    // --public-url, else the route's `verify.public_url`, else --url.
+    let public = match a.public_url.as_deref().or(signer.route_public_url()) {
         Some(p) => verify::public_url(p, query.as_deref()),
         None => a.url.clone(),
     };

@@ -190,6 +190,14 @@ impl Signer {
     pub fn needs_url(&self) -> bool {
         self.scheme().needs_public_url()
     }
+
+    /// The route's `verify.public_url`, when signing as a route.
+    pub fn route_public_url(&self) -> Option<&str> {
+        match self {
+            Signer::Route(r, _) => r.verify.public_url.as_deref(),
+            Signer::Named(..) => None,
+        }
+    }
 }
 
 /// `hookgate sign`: prints the header lines; when the scheme signs inside
@@ -204,7 +212,9 @@ pub fn run(a: &crate::cli::SignArgs) -> Result<(), String> {
         config: a.config.as_deref(),
         route: a.route.as_deref(),
     })?;
-    if signer.needs_url() && a.url.is_none() {
+    // A route's `public_url` is the URL its sender signs, unless --url says.
+    let url = a.url.as_deref().or(signer.route_public_url());
+    if signer.needs_url() && url.is_none() {
         return Err(
             "this scheme signs the URL: give --url (the public URL the sender uses)".into(),
         );
@@ -216,7 +226,7 @@ pub fn run(a: &crate::cli::SignArgs) -> Result<(), String> {
     signer.check_id(&id)?;
     let signed = signer.sign(&Delivery {
         method: &a.method,
-        url: a.url.as_deref(),
+        url,
         body: &body,
         timestamp: a.timestamp.unwrap_or_else(hookgate::verify::unix_now),
         id: &id,

@@ -48,8 +48,20 @@ pub const REDIS_CONNECTIONS: u64 = 2;
 pub const MAX_BODY: u64 = 1 << 20;
 /// The largest `max_body` a route may set.
 pub const MAX_BODY_CEILING: u64 = 64 << 20;
-/// A route's `content_types`.
+/// A route's `content_types`, for most schemes.
 pub const CONTENT_TYPE: &str = "application/json";
+/// The form media type, which some senders post.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// A route's `content_types` when it sets none, by its scheme: JSON, and
+/// forms too for the senders that post them (Slack's slash commands and
+/// interactivity, Twilio's webhooks).
+pub fn content_types(scheme: &str) -> &'static [&'static str] {
+    match scheme {
+        "slack" | "twilio" => &[CONTENT_TYPE, FORM_CONTENT_TYPE],
+        _ => &[CONTENT_TYPE],
+    }
+}
 /// A route's `event_field`.
 pub const EVENT_FIELD: &str = "/event_type";
 /// `upstream.connect_timeout`.

@@ -108,7 +108,10 @@ pub struct Upstream {
 #[serde(deny_unknown_fields)]
 pub struct Verify {
     pub scheme: Text,
-    pub secrets: Spanned<Vec<Spanned<SecretSource>>>,
+    pub secrets: Option<Spanned<Vec<Spanned<SecretSource>>>>,
+    pub public_keys: Option<Spanned<Vec<Spanned<SecretSource>>>>,
+    pub public_url: Option<Text>,
+    pub handshake: Option<Spanned<bool>>,
     pub tolerance: Option<Typed<Duration>>,
     pub enforce: Option<bool>,
     pub hmac: Option<Spanned<Hmac>>,
@@ -127,7 +130,7 @@ pub struct Hmac {
     pub id_header: Option<String>,
 }
 
-/// Where a secret comes from. Exactly one key per entry.
+/// Where a secret (or a public key) comes from. Exactly one key per entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSource {

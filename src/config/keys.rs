@@ -122,7 +122,12 @@ const SECRET_SOURCE: Kind = Kind::Map(&[
 
 const VERIFY: Kind = Kind::Map(&[
     req("scheme", Kind::Str),
-    req("secrets", Kind::List(&SECRET_SOURCE)),
+    // Which of `secrets` and `public_keys` a route needs depends on its
+    // scheme: the builder says so, with the scheme's name.
+    opt("secrets", Kind::List(&SECRET_SOURCE)),
+    opt("public_keys", Kind::List(&SECRET_SOURCE)),
+    opt("public_url", Kind::Str),
+    opt("handshake", Kind::Bool),
     opt("tolerance", Kind::Duration),
     opt("enforce", Kind::Bool),
     opt("hmac", HMAC),

@@ -285,7 +285,7 @@ routes:
         );
         assert_eq!(
             r.idempotency.source,
-            KeySource::Scheme(http::HeaderName::from_static("idempotency-key"))
+            KeySource::Scheme(Some(http::HeaderName::from_static("idempotency-key")))
         );
         assert!(r.idempotency.required);
         assert_eq!(r.upstream.path, "/hooks");
@@ -296,6 +296,33 @@ routes:
     #[test]
     fn embedded_dev_config_is_valid() {
         from_yaml(EMBEDDED_DEV_CONFIG, "<embedded>").unwrap();
+    }
+
+    /// The reference config's commented example routes (URL-signed, public
+    /// key, shared token) load once uncommented.
+    #[test]
+    fn reference_config_example_routes_load() {
+        let reference = include_str!("../../conf/hookgate.yaml");
+        let (_, tail) = reference
+            .split_once("# Other kinds of sender")
+            .expect("the examples' marker");
+        let examples: String = tail
+            .lines()
+            .filter_map(|l| l.strip_prefix("  # "))
+            .filter(|l| l.starts_with("- ") || l.starts_with("  "))
+            .map(|l| format!("  {l}\n"))
+            .collect();
+        let yaml = format!("routes:\n{examples}")
+            .replace("{ env: TWILIO_AUTH_TOKEN }", "{ value: t }")
+            .replace("{ env: GITLAB_WEBHOOK_TOKEN }", "{ value: t }");
+        let c = from_yaml(&yaml, "examples").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let names: Vec<&str> = c.routes.iter().map(|r| &*r.name).collect();
+        assert_eq!(
+            names,
+            ["twilio-sms", "discord-interactions", "gitlab-events"]
+        );
+        assert!(c.routes[0].verify.public_url.is_some());
+        assert!(c.routes[1].verify.handshake);
     }
 
     #[test]

@@ -91,9 +91,9 @@ pub enum KeySource {
     /// A JSON pointer into the body.
     Json(String),
     /// The scheme's own delivery id: the id the signature covered when the
-    /// scheme signs one (Standard Webhooks, also under `svix-id`), else the
-    /// scheme's id header.
-    Scheme(HeaderName),
+    /// scheme signs one (Standard Webhooks, also under `svix-id`; Mailgun's
+    /// token, from the body), else the scheme's id header, if it has one.
+    Scheme(Option<HeaderName>),
     /// No dedupe on this route.
     None,
 }
@@ -164,16 +164,27 @@ pub(super) fn build_route(
     let path = build_path(key, &r, at, p);
     let host = r.host.as_ref().map(|h| h.value.to_ascii_lowercase());
     let (methods, allow) = build_methods(key, r.methods.as_deref(), p);
-    let content_types = match &r.content_types {
-        None => vec![defaults::CONTENT_TYPE.to_string()],
+    let max_body = build_max_body(&k("max_body"), r.max_body.as_ref(), p);
+    let upstream = build_upstream(&k("upstream"), &r.upstream, p);
+    let verify = build_verification(&k("verify"), &r.verify, &name, warnings, p);
+    let content_types: Vec<String> = match &r.content_types {
+        None => defaults::content_types(&r.verify.scheme.value)
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
         Some(v) => v
             .iter()
             .map(|c| c.value.trim().to_ascii_lowercase())
             .collect(),
     };
-    let max_body = build_max_body(&k("max_body"), r.max_body.as_ref(), p);
-    let upstream = build_upstream(&k("upstream"), &r.upstream, p);
-    let verify = build_verification(&k("verify"), &r.verify, &name, warnings, p);
+    if let (Some(u), Some(PathMatch::Prefix(_))) = (&r.verify.public_url, &path) {
+        p.push(Problem::at(
+            &k("verify.public_url"),
+            pos(u),
+            "a URL-signing sender signs one URL: give its route an exact `path`, not `path_prefix`"
+                .into(),
+        ));
+    }
     let idempotency = build_idempotency(
         &k("idempotency"),
         r.idempotency.as_ref(),
@@ -187,6 +198,17 @@ pub(super) fn build_route(
         Some(KeySource::Json(_))
     );
     let body = build_body_checks(key, &r, json_key, p);
+    let takes_forms = content_types
+        .iter()
+        .any(|t| t == defaults::FORM_CONTENT_TYPE);
+    let required_json_key = idempotency
+        .as_ref()
+        .is_some_and(|i| i.required && matches!(i.source, KeySource::Json(_)));
+    if takes_forms && required_json_key {
+        warnings.push(format!(
+            "route `{name}`: form-encoded bodies carry no JSON idempotency key, so they are refused `400 missing_idempotency_key`; set `idempotency.required: false` to forward them without dedupe"
+        ));
+    }
     let forward = build_forward(&k("forward"), r.forward.as_ref(), p);
     if p.len() != before {
         return None;
@@ -430,9 +452,18 @@ fn build_idempotency(
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<Idempotency> {
-    let scheme_header = v.and_then(|v| v.scheme.id_header());
+    let scheme = v.map(|v| v.scheme.as_ref());
     // Schemes name their id header in lower case, so this cannot fail.
-    let from_scheme = || scheme_header.and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
+    let header = scheme
+        .and_then(|s| s.id_header())
+        .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
+    // A scheme with an id (in a header, or read with the signature, as
+    // Mailgun's token) dedupes on it unless told otherwise.
+    let from_scheme = || {
+        scheme
+            .is_some_and(|s| s.carries_id())
+            .then(|| KeySource::Scheme(header.clone()))
+    };
     let retry_after = or_default(
         i.and_then(|i| i.retry_after.as_ref()),
         &format!("{key}.retry_after"),
@@ -445,10 +476,10 @@ fn build_idempotency(
         None
     };
     let source = match text {
-        None => from_scheme().map_or(KeySource::None, KeySource::Scheme),
+        None => from_scheme().unwrap_or(KeySource::None),
         Some(t) => match t.value.as_str() {
             "scheme" => match from_scheme() {
-                Some(h) => KeySource::Scheme(h),
+                Some(source) => source,
                 None => {
                     return fail(
                         p,

@@ -1,5 +1,6 @@
-//! `routes[].verify`: the scheme, its keys (from secrets resolved here, the
-//! only place that reads them) and the freshness window.
+//! `routes[].verify`: the scheme, its keys (from secrets and public keys
+//! resolved here, the only place that reads them), the freshness window,
+//! the public URL of URL-signing schemes and the handshake switch.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use serde_saphyr::Spanned;
 
 use super::value::{or_default, pos, text_enum};
 use super::{defaults, file, Problem, Problems};
-use crate::verify::{self, Algorithm, Encoding, Key, Scheme};
+use crate::verify::{self, Algorithm, Encoding, Key, KeyKind, Scheme};
 
 text_enum!(impl Encoding { Hex = "hex", Base64 = "base64" });
 text_enum!(impl Algorithm { Sha1 = "sha1", Sha256 = "sha256", Sha512 = "sha512" });
@@ -17,12 +18,20 @@ text_enum!(impl Algorithm { Sha1 = "sha1", Sha256 = "sha256", Sha512 = "sha512" 
 pub struct Verification {
     /// The scheme: which headers carry the signature and which bytes it covers.
     pub scheme: Box<dyn Scheme>,
-    /// Keys derived from the secrets, tried in order.
+    /// Keys derived from `secrets`, then from `public_keys`, tried in this
+    /// order ([`verify::Verified::key_index`] indexes it).
     pub keys: Vec<Key>,
     /// Freshness window, for schemes that sign a timestamp.
     pub tolerance: Option<Duration>,
     /// `false` = monitor mode: failures are forwarded, marked unverified.
     pub enforce: bool,
+    /// `verify.public_url`, exactly as written: the URL the sender was
+    /// given, for schemes that sign it ([`Scheme::needs_public_url`]).
+    pub public_url: Option<String>,
+    /// `verify.handshake`: hookgate answers the scheme's setup handshakes
+    /// itself (default, for schemes that have one); `false` forwards the
+    /// signed ones and refuses the unsigned ones like any unsigned request.
+    pub handshake: bool,
 }
 
 pub(super) fn build_verification(
@@ -33,23 +42,7 @@ pub(super) fn build_verification(
     p: &mut Problems,
 ) -> Option<Verification> {
     let scheme = build_scheme(key, v, p)?;
-    let mut keys = Vec::new();
-    if v.secrets.value.is_empty() {
-        p.push(Problem::at(
-            &format!("{key}.secrets"),
-            pos(&v.secrets),
-            "at least one secret is needed".into(),
-        ));
-    }
-    for (i, s) in v.secrets.value.iter().enumerate() {
-        let skey = format!("{key}.secrets[{i}]");
-        if let Some(secret) = resolve_secret(&skey, s, route, warnings, p) {
-            match scheme.derive_key(&secret) {
-                Ok(k) => keys.push(k),
-                Err(e) => p.push(Problem::at(&skey, pos(s), e)),
-            }
-        }
-    }
+    let keys = build_keys(key, v, scheme.as_ref(), route, warnings, p);
     let tkey = format!("{key}.tolerance");
     let tolerance = match (&v.tolerance, scheme.signs_timestamp()) {
         (Some(t), false) => {
@@ -69,12 +62,170 @@ pub(super) fn build_verification(
             Some(t)
         }
     };
+    let public_url = build_public_url(key, v, scheme.as_ref(), p);
+    let handshake = match (&v.handshake, scheme.has_handshake()) {
+        (Some(h), false) => {
+            p.push(Problem::at(
+                &format!("{key}.handshake"),
+                pos(h),
+                format!("scheme `{}` has no setup handshake", scheme.name()),
+            ));
+            false
+        }
+        (Some(h), true) => h.value,
+        (None, has) => has,
+    };
     Some(Verification {
         scheme,
         keys,
         tolerance,
         enforce: v.enforce.unwrap_or(true),
+        public_url,
+        handshake,
     })
+}
+
+/// What a key entry is, for its messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Secret,
+    PublicKey,
+}
+
+impl Source {
+    fn noun(self) -> &'static str {
+        match self {
+            Source::Secret => "secret",
+            Source::PublicKey => "public key",
+        }
+    }
+}
+
+/// The keys of `secrets` and `public_keys`, each list allowed only when
+/// the scheme verifies with that kind of key, and at least one key in all.
+fn build_keys(
+    key: &str,
+    v: &file::Verify,
+    scheme: &dyn Scheme,
+    route: &str,
+    warnings: &mut Vec<String>,
+    p: &mut Problems,
+) -> Vec<Key> {
+    let name = scheme.name();
+    let kinds = scheme.key_kinds();
+    let takes_secrets = kinds.contains(&KeyKind::Secret);
+    let takes_public = kinds.contains(&KeyKind::PublicKey);
+    let lists = [
+        (Source::Secret, "secrets", &v.secrets, takes_secrets),
+        (
+            Source::PublicKey,
+            "public_keys",
+            &v.public_keys,
+            takes_public,
+        ),
+    ];
+    let mut keys = Vec::new();
+    let mut entries = 0;
+    for (source, field, list, taken) in lists {
+        let Some(list) = list else { continue };
+        let lkey = format!("{key}.{field}");
+        if !taken {
+            let why = match source {
+                Source::Secret => format!("scheme `{name}` verifies with the sender's public key: configure `public_keys` (the key as the sender shows it), not `secrets`"),
+                Source::PublicKey => format!("scheme `{name}` verifies with a shared secret: configure `secrets`, not `public_keys`"),
+            };
+            p.push(Problem::at(&lkey, pos(list), why));
+            // Counted, so that the misplaced list is the one problem.
+            entries += 1;
+            continue;
+        }
+        for (i, s) in list.value.iter().enumerate() {
+            entries += 1;
+            let skey = format!("{lkey}[{i}]");
+            let Some(text) = resolve_secret(&skey, s, source, route, warnings, p) else {
+                continue;
+            };
+            let derived = match source {
+                Source::Secret => scheme.derive_key(&text),
+                Source::PublicKey => scheme.derive_public_key(&text),
+            };
+            match derived {
+                Ok(k) => keys.push(k),
+                Err(e) => p.push(Problem::at(&skey, pos(s), e)),
+            }
+        }
+    }
+    if entries == 0 {
+        let (field, list, why) = match (takes_secrets, takes_public) {
+            (true, true) => (
+                "secrets",
+                &v.secrets,
+                format!("scheme `{name}` needs `secrets` (signatures `v1`), `public_keys` (signatures `v1a`) or both"),
+            ),
+            (false, true) => (
+                "public_keys",
+                &v.public_keys,
+                format!("scheme `{name}` needs at least one public key: `public_keys`, each as the sender shows it"),
+            ),
+            _ => ("secrets", &v.secrets, "at least one secret is needed".to_string()),
+        };
+        let at = list.as_ref().map_or_else(|| pos(&v.scheme), pos);
+        p.push(Problem::at(&format!("{key}.{field}"), at, why));
+    }
+    keys
+}
+
+/// `verify.public_url`: required for schemes that sign the URL, refused
+/// on the others; an absolute `http`/`https` URL with a host and no user,
+/// query or fragment, kept exactly as written (senders sign the bytes
+/// they were given).
+fn build_public_url(
+    key: &str,
+    v: &file::Verify,
+    scheme: &dyn Scheme,
+    p: &mut Problems,
+) -> Option<String> {
+    let ukey = format!("{key}.public_url");
+    let name = scheme.name();
+    let u = match (&v.public_url, scheme.needs_public_url()) {
+        (None, false) => return None,
+        (Some(u), false) => {
+            p.push(Problem::at(
+                &ukey,
+                pos(u),
+                format!("scheme `{name}` does not sign the URL, so it takes no `public_url`"),
+            ));
+            return None;
+        }
+        (None, true) => {
+            p.push(Problem::at(
+                &ukey,
+                pos(&v.scheme),
+                format!("scheme `{name}` signs the URL the sender was given: set `public_url` to it (scheme, host, optional port and path, e.g. `https://hooks.example.com/twilio`)"),
+            ));
+            return None;
+        }
+        (Some(u), true) => u,
+    };
+    let text = u.value.as_str();
+    let why = match url::Url::parse(text) {
+        Err(e) => format!("`{text}` is not a URL: {e}"),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            format!("`{text}`: a public URL is http or https")
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => {
+            format!("`{text}` has no host")
+        }
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            "a public URL has no user or password".to_string()
+        }
+        Ok(_) if text.contains(['?', '#']) || text.contains(char::is_whitespace) => format!(
+            "`{text}`: a public URL has no query, fragment or spaces (hookgate appends the query as received)"
+        ),
+        Ok(_) => return Some(text.to_string()),
+    };
+    p.push(Problem::at(&ukey, pos(u), why));
+    None
 }
 
 fn build_scheme(key: &str, v: &file::Verify, p: &mut Problems) -> Option<Box<dyn Scheme>> {
@@ -127,6 +278,7 @@ fn read_secret_file(path: &str) -> std::io::Result<String> {
 fn resolve_secret(
     key: &str,
     s: &Spanned<file::SecretSource>,
+    source: Source,
     route: &str,
     warnings: &mut Vec<String>,
     p: &mut Problems,
@@ -140,7 +292,10 @@ fn resolve_secret(
         p.push(Problem::at(
             key,
             pos(s),
-            "a secret has exactly one of `env`, `file`, `value`".into(),
+            format!(
+                "a {} has exactly one of `env`, `file`, `value`",
+                source.noun()
+            ),
         ));
         return None;
     }
@@ -164,19 +319,26 @@ fn resolve_secret(
                 p.push(Problem::at(
                     &format!("{key}.file"),
                     pos(s),
-                    format!("cannot read secret file `{path}`: {e}"),
+                    format!("cannot read {} file `{path}`: {e}", source.noun()),
                 ));
                 return None;
             }
         }
     } else {
-        warnings.push(format!(
-            "route `{route}`: {key} is an inline `value`; keep real secrets in `env` or `file`"
-        ));
+        // A public key is no secret: inline is fine.
+        if source == Source::Secret {
+            warnings.push(format!(
+                "route `{route}`: {key} is an inline `value`; keep real secrets in `env` or `file`"
+            ));
+        }
         v.value.clone().unwrap_or_default()
     };
     if secret.is_empty() {
-        p.push(Problem::at(key, pos(s), "the secret is empty".into()));
+        p.push(Problem::at(
+            key,
+            pos(s),
+            format!("the {} is empty", source.noun()),
+        ));
         return None;
     }
     Some(secret)
@@ -220,5 +382,255 @@ fn build_generic(key: &str, h: &Spanned<file::Hmac>, p: &mut Problems) -> Option
             p.push(Problem::at(key, at, e));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{from_yaml, Config, KeySource, Problem};
+
+    const DISCORD_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const WHPK: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+    /// A one-route config whose `verify:` block is `verify` (YAML lines at
+    /// the block's indentation) and whose route adds `extra`.
+    fn config(verify: &str, extra: &str) -> String {
+        let verify: String = verify.lines().map(|l| format!("      {l}\n")).collect();
+        let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
+        format!(
+            "routes:\n  - name: r\n    path: /in\n    upstream:\n      url: http://127.0.0.1:3000/hooks\n{extra}    verify:\n{verify}"
+        )
+    }
+
+    fn ok(verify: &str, extra: &str) -> Config {
+        let yaml = config(verify, extra);
+        from_yaml(&yaml, "t.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    }
+
+    fn refused(verify: &str, extra: &str) -> Vec<Problem> {
+        let yaml = config(verify, extra);
+        match from_yaml(&yaml, "t.yaml") {
+            Ok(_) => panic!("accepted:\n{yaml}"),
+            Err(e) => e.problems,
+        }
+    }
+
+    fn only(problems: &[Problem], key: &str, says: &str) {
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert_eq!(problems[0].key, key, "{problems:#?}");
+        assert!(problems[0].message.contains(says), "{}", problems[0]);
+    }
+
+    #[test]
+    fn public_url_is_required_by_url_signing_schemes() {
+        let p = refused("scheme: twilio\nsecrets: [{ value: tok }]", "");
+        only(&p, "routes[0].verify.public_url", "signs the URL");
+        let c = ok(
+            "scheme: twilio\nsecrets: [{ value: tok }]\npublic_url: https://hooks.example.com:8443/in",
+            "",
+        );
+        assert_eq!(
+            c.routes[0].verify.public_url.as_deref(),
+            Some("https://hooks.example.com:8443/in")
+        );
+        // Kept exactly as written: the sender signs those bytes.
+        let c = ok(
+            "scheme: square\nsecrets: [{ value: k }]\npublic_url: https://Hooks.Example.com/a%20b",
+            "",
+        );
+        assert_eq!(
+            c.routes[0].verify.public_url.as_deref(),
+            Some("https://Hooks.Example.com/a%20b")
+        );
+    }
+
+    #[test]
+    fn public_url_is_refused_elsewhere_and_when_malformed() {
+        let p = refused(
+            "scheme: github\nsecrets: [{ value: s }]\npublic_url: https://h.example/in",
+            "",
+        );
+        only(&p, "routes[0].verify.public_url", "does not sign the URL");
+        for (bad, says) in [
+            ("hooks.example.com/in", "not a URL"),
+            ("ftp://h.example/in", "http or https"),
+            ("https://u:p@h.example/in", "no user"),
+            ("https://h.example/in?x=1", "no query"),
+            ("https://h.example/in#f", "no query, fragment"),
+            ("\"https://h.example/in?\"", "no query"),
+        ] {
+            let p = refused(
+                &format!("scheme: hubspot\nsecrets: [{{ value: s }}]\npublic_url: {bad}"),
+                "",
+            );
+            only(&p, "routes[0].verify.public_url", says);
+        }
+        // One URL per route: a prefix route would take many.
+        let yaml = config(
+            "scheme: twilio\nsecrets: [{ value: tok }]\npublic_url: https://h.example/in",
+            "",
+        )
+        .replace("path: /in", "path_prefix: /in");
+        let p = from_yaml(&yaml, "t.yaml").unwrap_err().problems;
+        only(&p, "routes[0].verify.public_url", "path_prefix");
+    }
+
+    #[test]
+    fn public_key_schemes_take_public_keys_not_secrets() {
+        let c = ok(
+            &format!("scheme: discord\npublic_keys: [{{ value: {DISCORD_KEY} }}]"),
+            "",
+        );
+        assert_eq!(c.routes[0].verify.keys.len(), 1);
+        // A public key is no secret: no inline warning for it.
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("inline")),
+            "{:?}",
+            c.warnings
+        );
+        let p = refused("scheme: discord\nsecrets: [{ value: s }]", "");
+        only(&p, "routes[0].verify.secrets", "configure `public_keys`");
+        let p = refused("scheme: sendgrid", "");
+        only(
+            &p,
+            "routes[0].verify.public_keys",
+            "at least one public key",
+        );
+        let p = refused("scheme: discord\npublic_keys: [{ value: abcd }]", "");
+        assert_eq!(p[0].key, "routes[0].verify.public_keys[0]", "{p:#?}");
+        let p = refused(
+            &format!("scheme: github\npublic_keys: [{{ value: {DISCORD_KEY} }}]"),
+            "",
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.key == "routes[0].verify.public_keys"
+                    && p.message.contains("shared secret")),
+            "{p:#?}"
+        );
+        let p = refused("scheme: github", "");
+        only(&p, "routes[0].verify.secrets", "at least one secret");
+        let p = refused(
+            "scheme: discord\npublic_keys: [{ env: HOOKGATE_NO_SUCH_VAR_15 }]",
+            "",
+        );
+        only(&p, "routes[0].verify.public_keys[0].env", "is not set");
+    }
+
+    #[test]
+    fn standard_webhooks_takes_secrets_public_keys_or_both() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let c = ok(
+            &format!("scheme: standard-webhooks\nsecrets: [{{ value: {secret} }}]"),
+            "",
+        );
+        assert_eq!(c.routes[0].verify.keys.len(), 1);
+        let c = ok(
+            &format!("scheme: standard-webhooks\npublic_keys: [{{ value: \"{WHPK}\" }}]"),
+            "",
+        );
+        assert_eq!(c.routes[0].verify.keys.len(), 1);
+        let c = ok(
+            &format!("scheme: standard-webhooks\nsecrets: [{{ value: {secret} }}]\npublic_keys: [{{ value: \"{WHPK}\" }}]"),
+            "",
+        );
+        // Secrets first, then public keys: `key_index` counts in this order.
+        let kinds: Vec<_> = c.routes[0].verify.keys.iter().map(|k| k.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                crate::verify::KeyKind::Secret,
+                crate::verify::KeyKind::PublicKey
+            ]
+        );
+        let p = refused("scheme: standard-webhooks\nsecrets: []", "");
+        only(&p, "routes[0].verify.secrets", "or both");
+    }
+
+    #[test]
+    fn handshake_defaults_on_where_the_scheme_has_one_and_is_refused_elsewhere() {
+        for scheme in ["slack", "zoom", "dropbox", "woocommerce"] {
+            let c = ok(&format!("scheme: {scheme}\nsecrets: [{{ value: s }}]"), "");
+            assert!(c.routes[0].verify.handshake, "{scheme}");
+        }
+        let c = ok(
+            &format!("scheme: discord\npublic_keys: [{{ value: {DISCORD_KEY} }}]"),
+            "",
+        );
+        assert!(c.routes[0].verify.handshake);
+        let c = ok(
+            "scheme: slack\nsecrets: [{ value: s }]\nhandshake: false",
+            "",
+        );
+        assert!(!c.routes[0].verify.handshake);
+        let c = ok("scheme: github\nsecrets: [{ value: s }]", "");
+        assert!(!c.routes[0].verify.handshake);
+        let p = refused(
+            "scheme: github\nsecrets: [{ value: s }]\nhandshake: true",
+            "",
+        );
+        only(&p, "routes[0].verify.handshake", "no setup handshake");
+    }
+
+    #[test]
+    fn scheme_key_follows_carries_id() {
+        // Mailgun's id is the signed token from the body: no header, and
+        // the default, so that a captured signature is accepted once.
+        let c = ok("scheme: mailgun\nsecrets: [{ value: k }]", "");
+        assert_eq!(c.routes[0].idempotency.source, KeySource::Scheme(None));
+        assert!(c.routes[0].idempotency.required);
+        let c = ok(
+            "scheme: mailgun\nsecrets: [{ value: k }]",
+            "idempotency: { key: scheme }",
+        );
+        assert_eq!(c.routes[0].idempotency.source, KeySource::Scheme(None));
+        let c = ok(
+            "scheme: gitlab\nsecrets: [{ value: k }]",
+            "idempotency: { key: scheme }",
+        );
+        assert!(matches!(
+            c.routes[0].idempotency.source,
+            KeySource::Scheme(Some(_))
+        ));
+        let p = refused(
+            "scheme: slack\nsecrets: [{ value: s }]",
+            "idempotency: { key: scheme }",
+        );
+        only(&p, "routes[0].idempotency.key", "no delivery id");
+    }
+
+    #[test]
+    fn slack_and_twilio_take_forms_by_default() {
+        let form = "application/x-www-form-urlencoded";
+        let c = ok("scheme: slack\nsecrets: [{ value: s }]", "");
+        assert_eq!(c.routes[0].content_types, ["application/json", form]);
+        let c = ok(
+            "scheme: twilio\nsecrets: [{ value: s }]\npublic_url: https://h.example/in",
+            "",
+        );
+        assert_eq!(c.routes[0].content_types, ["application/json", form]);
+        let c = ok("scheme: github\nsecrets: [{ value: s }]", "");
+        assert_eq!(c.routes[0].content_types, ["application/json"]);
+        // Explicit wins.
+        let c = ok(
+            "scheme: slack\nsecrets: [{ value: s }]",
+            "content_types: [application/json]",
+        );
+        assert_eq!(c.routes[0].content_types, ["application/json"]);
+        // A required JSON key refuses form bodies: said at load.
+        let c = ok(
+            "scheme: slack\nsecrets: [{ value: s }]",
+            "idempotency: { key: \"json:/event_id\" }",
+        );
+        assert!(
+            c.warnings.iter().any(|w| w.contains("form-encoded")),
+            "{:?}",
+            c.warnings
+        );
+        let c = ok(
+            "scheme: slack\nsecrets: [{ value: s }]",
+            "idempotency: { key: \"json:/event_id\", required: false }",
+        );
+        assert!(!c.warnings.iter().any(|w| w.contains("form-encoded")));
     }
 }

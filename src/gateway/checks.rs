@@ -5,6 +5,7 @@
 use pingora::http::RequestHeader;
 
 use super::rejection::{Reason, Settled};
+use crate::config::defaults::FORM_CONTENT_TYPE as FORM;
 use crate::config::{KeySource, Route, UnlistedEvent};
 
 /// The host (`Host` header, else the absolute URI's) and the raw request
@@ -24,12 +25,7 @@ pub(crate) fn method_and_type(req: &RequestHeader, route: &Route) -> Result<(), 
     if !route.methods.contains(&req.method) {
         return Err(Reason::MethodNotAllowed);
     }
-    let media = req
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim());
-    match media {
+    match media_type(req) {
         Some(m)
             if route
                 .content_types
@@ -40,6 +36,14 @@ pub(crate) fn method_and_type(req: &RequestHeader, route: &Route) -> Result<(), 
         }
         _ => Err(Reason::UnsupportedMediaType),
     }
+}
+
+/// The request's media type, without parameters.
+fn media_type(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim())
 }
 
 /// The declared body length, checked against the route's `max_body`.
@@ -94,8 +98,14 @@ pub(crate) enum BodyVerdict {
 }
 
 /// Well-formed JSON (on routes that check it) and the event allow-list.
-pub(crate) fn body_checks(route: &Route, body: &[u8]) -> Result<BodyVerdict, Reason> {
-    if !route.body.json {
+/// They are JSON checks: a form-encoded body (on a route that takes forms,
+/// such as Slack's slash commands) passes them, with no JSON to key on.
+pub(crate) fn body_checks(
+    req: &RequestHeader,
+    route: &Route,
+    body: &[u8],
+) -> Result<BodyVerdict, Reason> {
+    if !route.body.json || media_type(req).is_some_and(|m| m.eq_ignore_ascii_case(FORM)) {
         return Ok(BodyVerdict::Pass(None));
     }
     let doc: serde_json::Value = serde_json::from_slice(body).map_err(|_| Reason::InvalidJson)?;
@@ -136,7 +146,8 @@ pub(crate) fn idempotency_key(
         KeySource::Scheme(_) if signed_id.is_some_and(|id| !id.is_empty()) => {
             signed_id.map(|id| id.as_bytes().to_vec())
         }
-        KeySource::Header(h) | KeySource::Scheme(h) => header_key(&req.headers, h)?,
+        KeySource::Header(h) | KeySource::Scheme(Some(h)) => header_key(&req.headers, h)?,
+        KeySource::Scheme(None) => None,
         KeySource::Json(ptr) => match json.and_then(|j| j.pointer(ptr)) {
             Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.as_bytes().to_vec()),
             Some(serde_json::Value::Number(n)) => Some(n.to_string().into_bytes()),
@@ -196,6 +207,44 @@ mod tests {
         for two in [&[&b"k1"[..], b"k2"][..], &[b"k1, k2"], &[b"k1,", b"k2"]] {
             assert_eq!(key_of(two), Err(Reason::InvalidIdempotencyKey), "{two:?}");
         }
+    }
+
+    #[test]
+    fn json_checks_pass_form_bodies_only() {
+        let yaml = "routes:
+  - name: slack
+    path: /slack
+    upstream: { url: \"http://127.0.0.1:3000/s\" }
+    verify: { scheme: slack, secrets: [ { value: s } ] }
+    events: [app_mention]
+    event_field: /event/type
+    unlisted_events: reject
+";
+        let config = crate::config::from_yaml(yaml, "t").unwrap();
+        let route = &config.routes[0];
+        let req = |t: &str| {
+            let mut r = RequestHeader::build("POST", b"/slack", None).unwrap();
+            r.insert_header("content-type", t).unwrap();
+            r
+        };
+        let form = req("application/x-www-form-urlencoded; charset=utf-8");
+        assert!(matches!(
+            body_checks(&form, route, b"command=%2Fweather"),
+            Ok(BodyVerdict::Pass(None))
+        ));
+        let json = req("application/json");
+        assert!(matches!(
+            body_checks(&json, route, b"command=%2Fweather"),
+            Err(Reason::InvalidJson)
+        ));
+        assert!(matches!(
+            body_checks(&json, route, br#"{"event":{"type":"message"}}"#),
+            Err(Reason::EventNotAllowed)
+        ));
+        assert!(matches!(
+            body_checks(&json, route, br#"{"event":{"type":"app_mention"}}"#),
+            Ok(BodyVerdict::Pass(Some(_)))
+        ));
     }
 
     fn cl(values: &[&str]) -> Result<Option<usize>, ()> {

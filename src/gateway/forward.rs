@@ -75,7 +75,7 @@ impl UpstreamRequest<'_> {
     fn relied_on(&self) -> Vec<&str> {
         let mut names = self.route.verify.scheme.signature_headers();
         names.extend(self.route.verify.scheme.id_header());
-        if let KeySource::Header(h) | KeySource::Scheme(h) = &self.route.idempotency.source {
+        if let KeySource::Header(h) | KeySource::Scheme(Some(h)) = &self.route.idempotency.source {
             names.push(h.as_str());
         }
         names

@@ -1,8 +1,9 @@
 //! The request path, as Pingora glue.
 //!
 //! [`Gateway::handle`] runs one request through its stages, top to bottom:
-//! route → method and type → size → signature header → body → verify and
-//! freshness → body checks → idempotency key → reserve → forward → settle.
+//! route → unsigned handshake → method and type → size → signature header →
+//! body → verify and freshness → signed handshake → body checks →
+//! idempotency key → reserve → forward → settle.
 //! Each stage either passes what the next one needs or stops the request
 //! with a [`Rejection`](rejection::Rejection) (or a settled `200`), which
 //! one function writes. Nothing reaches the upstream before every check
@@ -19,6 +20,7 @@ mod checks;
 mod compiled;
 mod forward;
 mod framing;
+mod handshake;
 mod limits;
 mod proxy;
 mod rejection;
@@ -67,6 +69,8 @@ pub enum Outcome {
     ForwardedUnverified(u16),
     /// Answered `200` without forwarding.
     Settled(Settled),
+    /// A sender's setup handshake, answered by hookgate itself.
+    Handshake,
     /// Rejected for this reason.
     Rejected(Reason),
     /// The sender's connection failed (mid-body, or while relaying).
@@ -75,12 +79,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// A short label: `forwarded`, `monitored`, `duplicate`, `ignored`,
-    /// `rejected`, `aborted`.
+    /// `handshake`, `rejected`, `aborted`.
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Forwarded(_) => "forwarded",
             Outcome::ForwardedUnverified(_) => "monitored",
             Outcome::Settled(s) => s.label(),
+            Outcome::Handshake => "handshake",
             Outcome::Rejected(_) => "rejected",
             Outcome::Aborted => "aborted",
         }
@@ -141,6 +146,8 @@ enum Stop {
     Reject(Rejection),
     /// `200` without forwarding.
     Settle(Settled),
+    /// The answer to a setup handshake, without forwarding.
+    Handshake(verify::HandshakeReply),
     /// The sender's connection failed: there is nobody to answer.
     Abort(Box<Error>),
 }
@@ -277,6 +284,10 @@ impl Gateway {
                 ctx.outcome = Some(Outcome::Settled(what));
                 settled_answer(what, ctx.route_name().unwrap_or_default())
             }
+            Stop::Handshake(reply) => {
+                ctx.outcome = Some(Outcome::Handshake);
+                handshake::answer(reply)
+            }
             Stop::Abort(e) => {
                 ctx.outcome = Some(Outcome::Aborted);
                 return Err(e);
@@ -308,6 +319,11 @@ impl Gateway {
         let unread = |reason| Rejection::on(&route, reason, BodyState::Unread);
         let read = |reason| Rejection::on(&route, reason, BodyState::Read);
 
+        // Dropbox's `GET ?challenge=`, WooCommerce's ping: answered here
+        // whatever the route's methods and types; anything else goes on.
+        let early = self
+            .unsigned_handshake(s, &route, routes.body_timeout)
+            .await?;
         checks::method_and_type(s.req_header(), &route).map_err(unread)?;
         let declared = checks::declared_size(s.req_header(), &route).map_err(unread)?;
         // A signature that is absent or unreadable fails whatever the body
@@ -316,15 +332,28 @@ impl Gateway {
         if let (Err(f), true) = (&signature, route.verify.enforce) {
             return Err(unread((*f).into()).into());
         }
-        let lease = self.budget.lease(declared.unwrap_or(0));
-        let (body, lease) = read_body(s, &route, declared, routes.body_timeout, lease).await?;
+        let (body, lease) = match early {
+            Some(pre_read) => pre_read,
+            None => {
+                let lease = self.budget.lease(declared.unwrap_or(0));
+                read_body(s, &route, declared, routes.body_timeout, lease).await?
+            }
+        };
         ctx.buffered = Some(lease);
 
         let v = &route.verify;
+        let req = s.req_header();
+        let query = req.uri.query();
+        // URL-signing senders signed the public URL plus the query as sent.
+        let url = v
+            .public_url
+            .as_deref()
+            .map(|u| verify::public_url(u, query));
+        let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, &body)
+            .with_url(url.as_deref())
+            .with_query(query);
         let verdict = signature.and_then(|header| {
             let now = verify::unix_now();
-            let req = s.req_header();
-            let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, &body);
             verify::verify_parsed(
                 v.scheme.as_ref(),
                 &header,
@@ -350,8 +379,13 @@ impl Gateway {
                 });
             }
         };
+        // A verified setup handshake: answered, with no key and nothing
+        // forwarded.
+        if let Some(reply) = handshake::signed(&route, &signed, &verified) {
+            return Err(Stop::Handshake(reply));
+        }
 
-        let json = match checks::body_checks(&route, &body).map_err(read)? {
+        let json = match checks::body_checks(s.req_header(), &route, &body).map_err(read)? {
             BodyVerdict::Pass(json) => json,
             BodyVerdict::Settle(what) => return Err(Stop::Settle(what)),
         };

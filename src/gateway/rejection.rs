@@ -92,6 +92,7 @@ impl Rejection {
         body.push('}');
         OwnAnswer {
             status: self.reason.status(),
+            content_type: Some(JSON),
             body: Bytes::from(body),
             allow: self.allow.clone(),
             retry_after: self.retry_after,
@@ -108,6 +109,7 @@ pub(crate) fn settled_answer(what: Settled, route: &str) -> OwnAnswer {
     body.push_str("\"}");
     OwnAnswer {
         status: 200,
+        content_type: Some(JSON),
         body: Bytes::from(body),
         allow: None,
         retry_after: None,
@@ -116,10 +118,15 @@ pub(crate) fn settled_answer(what: Settled, route: &str) -> OwnAnswer {
     }
 }
 
+const JSON: &str = "application/json";
+
 /// An answer hookgate writes itself (never the receiver's).
 #[derive(Debug)]
 pub(crate) struct OwnAnswer {
     pub status: u16,
+    /// `Content-Type`: JSON for every answer but a handshake's, which says
+    /// its own (`None` with no body).
+    pub content_type: Option<&'static str>,
     pub body: Bytes,
     /// `Allow`, for a `405`.
     pub allow: Option<http::HeaderValue>,
@@ -136,6 +143,7 @@ impl OwnAnswer {
     pub fn plain(status: u16, body: &'static [u8]) -> Self {
         OwnAnswer {
             status,
+            content_type: Some(JSON),
             body: Bytes::from_static(body),
             allow: None,
             retry_after: None,
@@ -144,13 +152,21 @@ impl OwnAnswer {
         }
     }
 
-    /// Writes the whole answer as JSON with `X-Request-Id`.
+    /// Writes the whole answer with `X-Request-Id`, `Cache-Control:
+    /// no-store` and `X-Content-Type-Options: nosniff` (a handshake echoes
+    /// a sender's token: no client may read it as anything but its type).
     pub async fn write(self, s: &mut Session, request_id: &str) -> Result<()> {
-        let mut resp = ResponseHeader::build(self.status, Some(6))?;
-        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        resp.insert_header(http::header::CONTENT_LENGTH, self.body.len().to_string())?;
+        let mut resp = ResponseHeader::build(self.status, Some(7))?;
+        if let Some(t) = self.content_type {
+            resp.insert_header(http::header::CONTENT_TYPE, t)?;
+        }
+        // A 204 has no body and so no length (RFC 9110 §8.6).
+        if self.status != 204 {
+            resp.insert_header(http::header::CONTENT_LENGTH, self.body.len().to_string())?;
+        }
         resp.insert_header("x-request-id", request_id)?;
         resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        resp.insert_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
         if let Some(allow) = self.allow {
             resp.insert_header(http::header::ALLOW, allow)?;
         }
