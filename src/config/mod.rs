@@ -1,10 +1,10 @@
 //! The config layer: YAML text in, a validated [`Config`] out, or every
 //! problem found, each with the key and the line at fault.
 //!
-//! Two stages, as River does it: [`file`] mirrors the YAML exactly (strict:
+//! Two stages, as River does it: `file` mirrors the YAML exactly (strict:
 //! unknown and duplicate keys are errors; durations, sizes, addresses and
 //! closed sets of words already typed), then one builder per concern
-//! ([`server`], [`dedupe`], [`route`], [`verification`]) applies the
+//! (`server`, `dedupe`, `route`, `verification`) applies the
 //! [`defaults`], resolves secrets and upstream addresses, and checks the
 //! rules that span several keys. The result is plain data; the gateway
 //! turns it into runtime objects (peers, connection pools) itself.

@@ -5,7 +5,7 @@
 //! body → verify and freshness → signed handshake → body checks →
 //! idempotency key → reserve → forward → settle.
 //! Each stage either passes what the next one needs or stops the request
-//! with a [`Rejection`](rejection::Rejection) (or a settled `200`), which
+//! with a `Rejection` (or a settled `200`), which
 //! one function writes. Nothing reaches the upstream before every check
 //! passed, and the gateway knows nothing of HMAC: it asks
 //! [`crate::verify`] for a verdict.
@@ -224,7 +224,7 @@ impl Gateway {
     /// the routes they started with, the next ones use the new routes. The
     /// dedupe store and the upstream connection pools are kept. Listener,
     /// thread and dedupe settings cannot change without a restart; the
-    /// reloader ([`crate::reload`]) says which changed.
+    /// reloader (`src/reload.rs`) says which changed.
     pub fn reload(&self, config: &Config) {
         let routes = Routes::compile(config, &self.pools, &self.metrics);
         self.routes.store(Arc::new(routes));
