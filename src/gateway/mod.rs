@@ -21,11 +21,13 @@ mod compiled;
 mod forward;
 mod framing;
 mod handshake;
+mod ids;
 mod limits;
 mod proxy;
 mod rejection;
 mod reservation;
 mod routing;
+mod store;
 
 pub use proxy::GatewayProxy;
 
@@ -45,20 +47,20 @@ use bytes::Bytes;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
-use crate::config::{Backend, Config, KeySource, OnStoreError};
-use crate::dedupe::{
-    DedupeKey, DedupeStore, MemoryStore, RedisOptions, RedisStore, Reservation, StoreError,
-};
+use crate::config::{Config, KeySource, OnStoreError};
+use crate::dedupe::{DedupeKey, DedupeStore, Reservation, StoreError};
 use crate::metrics::Metrics;
 use crate::verify;
 use body::BodyError;
 use checks::BodyVerdict;
 use compiled::{CompiledRoute, Pools, Routes};
 use forward::{ExchangeError, UpstreamRequest};
+pub(crate) use ids::new_request_id;
 use limits::{BodyBudget, Lease};
 use rejection::{settled_answer, BodyState, Rejection};
 use reservation::Held;
 use routing::Matched;
+use store::store_for;
 
 /// How a request ended, for the log line (and metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,31 +343,9 @@ impl Gateway {
         };
         ctx.buffered = Some(lease);
 
-        let v = &route.verify;
-        let req = s.req_header();
-        let query = req.uri.query();
-        // URL-signing senders signed the public URL plus the query as sent.
-        let url = v
-            .public_url
-            .as_deref()
-            .map(|u| verify::public_url(u, query));
-        let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, &body)
-            .with_url(url.as_deref())
-            .with_query(query);
-        let verdict = signature.and_then(|header| {
-            let now = verify::unix_now();
-            verify::verify_parsed(
-                v.scheme.as_ref(),
-                &header,
-                &signed,
-                &v.keys,
-                now,
-                v.tolerance,
-            )
-        });
-        let verified = match verdict {
+        let verified = match authenticate(s.req_header(), &route, signature, &body)? {
             Ok(verified) => verified,
-            Err(f) if v.enforce => return Err(read(f.into()).into()),
+            Err(f) if route.verify.enforce => return Err(read(f.into()).into()),
             Err(f) => {
                 // Monitor mode: an unauthenticated request never touches the
                 // dedupe store; it is forwarded, marked unverified.
@@ -379,33 +359,36 @@ impl Gateway {
                 });
             }
         };
-        // A verified setup handshake: answered, with no key and nothing
-        // forwarded.
-        if let Some(reply) = handshake::signed(&route, &signed, &verified) {
-            return Err(Stop::Handshake(reply));
-        }
+        let delivery = Delivery::unreserved(route, upstream_path, body);
+        self.admit(s.req_header(), ctx, delivery, &verified).await
+    }
 
-        let json = match checks::body_checks(s.req_header(), &route, &body).map_err(read)? {
+    /// The checks of an authentic request, then its dedupe: body checks,
+    /// idempotency key, the key's reservation, then the signature's.
+    async fn admit(
+        &self,
+        req: &pingora::http::RequestHeader,
+        ctx: &mut RequestCtx,
+        mut delivery: Delivery,
+        verified: &verify::Verified,
+    ) -> std::result::Result<Delivery, Stop> {
+        let route = delivery.route.clone();
+        let read = |reason| Rejection::on(&route, reason, BodyState::Read);
+        let json = match checks::body_checks(req, &route, &delivery.body).map_err(read)? {
             BodyVerdict::Pass(json) => json,
             BodyVerdict::Settle(what) => return Err(Stop::Settle(what)),
         };
-        let key = checks::idempotency_key(
-            s.req_header(),
-            &route,
-            verified.id.as_deref(),
-            json.as_ref(),
-        )
-        .map_err(read)?;
-        let mut reservation = Vec::new();
+        let key = checks::idempotency_key(req, &route, verified.id.as_deref(), json.as_ref())
+            .map_err(read)?;
         match key {
             Some(key) => {
                 let key = DedupeKey::new(&route.idempotency.namespace, &key);
                 match self.reserve(&route, key).await? {
-                    Some(held) => reservation.push(held),
+                    Some(held) => delivery.reservation.push(held),
                     // The store failed and the policy is fail open: it was
                     // counted once; asking it again for the signature would
                     // only count it twice.
-                    None => return Ok(Delivery::unreserved(route, upstream_path, body)),
+                    None => return Ok(delivery),
                 }
             }
             None if route.idempotency.required => {
@@ -417,19 +400,13 @@ impl Gateway {
             .reserve_signature(ctx, &route, &verified.signature)
             .await
         {
-            Ok(held) => reservation.extend(held),
+            Ok(held) => delivery.reservation.extend(held),
             Err(stop) => {
-                end_reservation(&route, reservation, false).await;
+                end_reservation(&route, delivery.reservation, false).await;
                 return Err(stop);
             }
         }
-        Ok(Delivery {
-            route,
-            upstream_path,
-            body,
-            verified: true,
-            reservation,
-        })
+        Ok(delivery)
     }
 
     /// Reserves `key`: held (forward), in flight (`409`), delivered
@@ -589,6 +566,45 @@ impl Gateway {
     }
 }
 
+/// Verification and freshness over the exact bytes the sender signed (for
+/// URL-signing senders, the route's public URL plus the query as sent);
+/// then, for a verified setup handshake, the answer hookgate gives itself.
+fn authenticate(
+    req: &pingora::http::RequestHeader,
+    route: &CompiledRoute,
+    signature: std::result::Result<verify::SignatureHeader, verify::Failure>,
+    body: &[u8],
+) -> std::result::Result<verify::Verdict, Stop> {
+    let v = &route.verify;
+    let query = req.uri.query();
+    let url = v
+        .public_url
+        .as_deref()
+        .map(|u| verify::public_url(u, query));
+    let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, body)
+        .with_url(url.as_deref())
+        .with_query(query);
+    let verdict = signature.and_then(|header| {
+        let now = verify::unix_now();
+        verify::verify_parsed(
+            v.scheme.as_ref(),
+            &header,
+            &signed,
+            &v.keys,
+            now,
+            v.tolerance,
+        )
+    });
+    // A verified setup handshake: answered, with no key and nothing
+    // forwarded.
+    if let Ok(verified) = &verdict {
+        if let Some(reply) = handshake::signed(route, &signed, verified) {
+            return Err(Stop::Handshake(reply));
+        }
+    }
+    Ok(verdict)
+}
+
 /// Reads the body whole, answering `100 Continue` first when asked, its
 /// bytes held against `server.max_buffered`: `lease` holds the declared
 /// length (`None` when it did not fit: `503` before a byte is read).
@@ -642,64 +658,5 @@ fn answer_class(answer: &std::result::Result<forward::Answer, ExchangeError>) ->
         Ok(a) => crate::metrics::status_class(a.header.status.as_u16()),
         Err(ExchangeError::Timeout) => "timeout",
         Err(ExchangeError::Unreachable(_)) => "error",
-    }
-}
-
-/// The dedupe store `config`'s `dedupe:` block asks for.
-fn store_for(config: &Config) -> std::result::Result<Arc<dyn DedupeStore>, StoreError> {
-    let d = &config.dedupe;
-    match &d.backend {
-        Backend::Memory => Ok(Arc::new(MemoryStore::new(
-            d.max_entries,
-            d.ttl,
-            d.in_flight_timeout,
-        ))),
-        Backend::Redis {
-            url,
-            prefix,
-            timeout,
-            connections,
-            on_error: _,
-        } => Ok(Arc::new(RedisStore::new(RedisOptions {
-            url: url.clone(),
-            prefix: prefix.clone(),
-            timeout: *timeout,
-            connections: *connections,
-            ttl: d.ttl,
-            in_flight_timeout: d.in_flight_timeout,
-        })?)),
-    }
-}
-
-/// A request id nobody can predict: 128 bits of a keyed hash (SipHash, with
-/// a key drawn from the OS once per process) over a counter, so ids say
-/// nothing about the request volume and cost no syscall each.
-pub(crate) fn new_request_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::BuildHasher;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static KEY: OnceLock<RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let key = KEY.get_or_init(RandomState::new);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let hi = key.hash_one((n, 0u8));
-    let lo = key.hash_one((n, 1u8));
-    format!("{hi:016x}{lo:016x}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_unique_and_not_sequential() {
-        let ids: Vec<String> = (0..1000).map(|_| new_request_id()).collect();
-        let unique: std::collections::HashSet<&String> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len());
-        assert!(ids.iter().all(|id| id.len() == 32));
-        // Consecutive ids share no long prefix, unlike prefix + counter.
-        let shared = ids.windows(2).filter(|w| w[0][..16] == w[1][..16]).count();
-        assert_eq!(shared, 0);
     }
 }

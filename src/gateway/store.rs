@@ -1,0 +1,32 @@
+//! The dedupe store a config asks for.
+
+use std::sync::Arc;
+
+use crate::config::{Backend, Config};
+use crate::dedupe::{DedupeStore, MemoryStore, RedisOptions, RedisStore, StoreError};
+
+/// The dedupe store `config`'s `dedupe:` block asks for.
+pub(super) fn store_for(config: &Config) -> std::result::Result<Arc<dyn DedupeStore>, StoreError> {
+    let d = &config.dedupe;
+    match &d.backend {
+        Backend::Memory => Ok(Arc::new(MemoryStore::new(
+            d.max_entries,
+            d.ttl,
+            d.in_flight_timeout,
+        ))),
+        Backend::Redis {
+            url,
+            prefix,
+            timeout,
+            connections,
+            on_error: _,
+        } => Ok(Arc::new(RedisStore::new(RedisOptions {
+            url: url.clone(),
+            prefix: prefix.clone(),
+            timeout: *timeout,
+            connections: *connections,
+            ttl: d.ttl,
+            in_flight_timeout: d.in_flight_timeout,
+        })?)),
+    }
+}
