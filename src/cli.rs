@@ -35,6 +35,11 @@ pub enum Command {
         /// development config, which `check` says on stderr).
         #[arg(long, short, env = "HOOKGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Check everything that does not need the production environment:
+        /// do not read secret variables and files, do not resolve upstream
+        /// hosts (and say on stderr what was skipped). For CI.
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the signature header(s) a sender would attach to a body.
     Sign(SignArgs),

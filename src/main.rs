@@ -9,16 +9,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
-use hookgate::config::{self, Config, ConfigError, LogFormat, PathMatch};
+use hookgate::config::{self, Config, ConfigError, LoadOptions, LogFormat, PathMatch};
 use hookgate::gateway::Gateway;
 use hookgate::server::{self, StartError};
 
 use cli::{Cli, Command};
 
-fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+fn load(path: Option<&std::path::Path>, opts: LoadOptions) -> Result<Config, ConfigError> {
     match path {
-        Some(p) => config::load(p),
-        None => config::from_yaml(config::EMBEDDED_DEV_CONFIG, "<embedded conf/dev.yaml>"),
+        Some(p) => config::load_with(p, opts),
+        None => config::from_yaml_with(
+            config::EMBEDDED_DEV_CONFIG,
+            "<embedded conf/dev.yaml>",
+            opts,
+        ),
     }
 }
 
@@ -185,25 +189,28 @@ fn main() -> ExitCode {
         Command::Man { command } => {
             man_page(command.as_deref()).map_or_else(fail, |page| print_bytes(&page))
         }
-        Command::Check { config } => match load(config.as_deref()) {
-            Ok(c) if config.is_none() => {
-                eprintln!(
-                    "hookgate: no --config and no HOOKGATE_CONFIG: checked the embedded development config"
-                );
-                print_routes(&c);
-                Exit::Success
+        Command::Check { config, offline } => {
+            match load(config.as_deref(), LoadOptions { offline }) {
+                Ok(c) => {
+                    if config.is_none() {
+                        eprintln!(
+                        "hookgate: no --config and no HOOKGATE_CONFIG: checked the embedded development config"
+                    );
+                    }
+                    for s in &c.skipped {
+                        eprintln!("hookgate: offline, skipped {s}");
+                    }
+                    print_routes(&c);
+                    Exit::Success
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Exit::Failure
+                }
             }
-            Ok(c) => {
-                print_routes(&c);
-                Exit::Success
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                Exit::Failure
-            }
-        },
+        }
         Command::Run { config, log_format } => {
-            let c = match load(config.as_deref()) {
+            let c = match load(config.as_deref(), LoadOptions::default()) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::value::{or_default, pos, text_enum};
-use super::{defaults, file, Problem, Problems};
+use super::{defaults, file, Load, Problem, Problems};
 use crate::verify::{self, Algorithm, Encoding, Key, Scheme};
 
 text_enum!(impl Encoding { Hex = "hex", Base64 = "base64" });
@@ -19,6 +19,9 @@ pub struct Verification {
     pub scheme: Box<dyn Scheme>,
     /// Keys derived from the secrets, tried in order.
     pub keys: Vec<Key>,
+    /// Each secret's `name`, or its 1-based position: the `secret` label
+    /// of `hookgate_verified_total` (same order as the secrets).
+    pub key_names: Vec<String>,
     /// Freshness window, for schemes that sign a timestamp.
     pub tolerance: Option<Duration>,
     /// `false` = monitor mode: failures are forwarded, marked unverified.
@@ -29,11 +32,13 @@ pub(super) fn build_verification(
     key: &str,
     v: &file::Verify,
     route: &str,
+    load: &mut Load,
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<Verification> {
     let scheme = build_scheme(key, v, p)?;
     let mut keys = Vec::new();
+    let key_names = secret_names(key, &v.secrets.value, p);
     if v.secrets.value.is_empty() {
         p.push(Problem::at(
             &format!("{key}.secrets"),
@@ -43,7 +48,7 @@ pub(super) fn build_verification(
     }
     for (i, s) in v.secrets.value.iter().enumerate() {
         let skey = format!("{key}.secrets[{i}]");
-        if let Some(secret) = resolve_secret(&skey, s, route, warnings, p) {
+        if let Some(secret) = resolve_secret(&skey, s, route, load, warnings, p) {
             match scheme.derive_key(&secret) {
                 Ok(k) => keys.push(k),
                 Err(e) => p.push(Problem::at(&skey, pos(s), e)),
@@ -72,6 +77,7 @@ pub(super) fn build_verification(
     Some(Verification {
         scheme,
         keys,
+        key_names,
         tolerance,
         enforce: v.enforce.unwrap_or(true),
     })
@@ -124,10 +130,43 @@ fn read_secret_file(path: &str) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// Each secret's metric label: its `name` (letters, digits, `-_.`, unique
+/// in the route), or its 1-based position.
+fn secret_names(
+    key: &str,
+    secrets: &[Spanned<file::SecretSource>],
+    p: &mut Problems,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, s) in secrets.iter().enumerate() {
+        let name = match &s.value.name {
+            None => (i + 1).to_string(),
+            Some(n) => {
+                let ok = (1..=64).contains(&n.value.len())
+                    && n.value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                let nkey = format!("{key}.secrets[{i}].name");
+                if !ok {
+                    let why = "a secret name is 1-64 letters, digits, `-`, `_` or `.`";
+                    p.push(Problem::at(&nkey, pos(n), why.into()));
+                } else if names.contains(&n.value) {
+                    let why = format!("duplicate secret name `{}`", n.value);
+                    p.push(Problem::at(&nkey, pos(n), why));
+                }
+                n.value.clone()
+            }
+        };
+        names.push(name);
+    }
+    names
+}
+
 fn resolve_secret(
     key: &str,
     s: &Spanned<file::SecretSource>,
     route: &str,
+    load: &mut Load,
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<String> {
@@ -142,6 +181,15 @@ fn resolve_secret(
             pos(s),
             "a secret has exactly one of `env`, `file`, `value`".into(),
         ));
+        return None;
+    }
+    if load.offline && v.value.is_none() {
+        let what = match (&v.env, &v.file) {
+            (Some(var), _) => format!("{key}.env: did not read environment variable `{var}`"),
+            (_, Some(path)) => format!("{key}.file: did not read secret file `{path}`"),
+            _ => return None,
+        };
+        load.skipped.push(what);
         return None;
     }
     let secret = if let Some(var) = &v.env {
@@ -220,5 +268,62 @@ fn build_generic(key: &str, h: &Spanned<file::Hmac>, p: &mut Problems) -> Option
             p.push(Problem::at(key, at, e));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::from_yaml;
+
+    fn yaml(secrets: &str, alerts: &str) -> String {
+        format!(
+            "{alerts}routes:
+  - name: a
+    path: /a
+    upstream:
+      url: http://127.0.0.1:3000/a
+    verify:
+      scheme: fynapse
+      secrets:
+{secrets}"
+        )
+    }
+
+    #[test]
+    fn secrets_are_labelled_by_name_or_position() {
+        let c = from_yaml(
+            &yaml(
+                "        - value: s-one\n          name: old\n        - value: s-two\n",
+                "",
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].verify.key_names, ["old", "2"]);
+        assert_eq!(c.failing_after, 20);
+        let dup = "        - value: s-one\n          name: k\n        - value: s-two\n          name: k\n";
+        let e = from_yaml(&yaml(dup, ""), "t").unwrap_err().to_string();
+        assert!(
+            e.contains("secrets[1].name") && e.contains("duplicate"),
+            "{e}"
+        );
+        let e = from_yaml(
+            &yaml("        - value: s\n          name: \"a b\"\n", ""),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("secrets[0].name"), "{e}");
+    }
+
+    #[test]
+    fn failing_after_is_read_and_checked() {
+        let one = "        - value: s-one\n";
+        let c = from_yaml(&yaml(one, "alerts:\n  failing_after: 3\n"), "t").unwrap();
+        assert_eq!(c.failing_after, 3);
+        let e = from_yaml(&yaml(one, "alerts:\n  failing_after: 0\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alerts.failing_after"), "{e}");
     }
 }
