@@ -134,6 +134,6 @@ pub struct SendArgs {
     /// Unix seconds to sign (default: now).
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// Body file.
+    /// Body file, or `-` for standard input.
     pub body: PathBuf,
 }

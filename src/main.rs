@@ -3,7 +3,6 @@
 mod cli;
 mod cmd;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use std::sync::Arc;
@@ -63,19 +62,6 @@ fn print_bytes(out: &[u8]) -> Exit {
     }
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
-}
-
 fn print_routes(c: &Config) {
     println!(
         "{:<24} {:<32} {:<12} {:<8} UPSTREAM",
@@ -109,11 +95,30 @@ fn print_routes(c: &Config) {
     }
 }
 
+/// A delivery the dev config accepts, for the start hint (no file needed).
+const DEV_SAMPLE: &str = r#"{"event_type":"balance.extracted","data":{"amount":"12.50"}}"#;
+
+/// The start hint's command: the body on standard input.
+const DEV_SEND: &str = "hookgate send --url http://127.0.0.1:8080/webhooks/fynapse \
+    --scheme fynapse --secret dev-secret-change-me --repeat 2 -";
+
 /// Runs the gateway in the foreground; SIGHUP reloads the config file. In
 /// dev mode (no `--config`), a built-in receiver listens on the dev
 /// config's upstream, 127.0.0.1:3000, so the whole path works with no other
 /// service.
 fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), StartError> {
+    let mut c = c.clone();
+    if path.is_none() && c.server.admin.is_none() {
+        // Dev mode: the admin endpoints on a fixed local address.
+        let admin = std::net::SocketAddr::from(([127, 0, 0, 1], 9090));
+        if std::net::TcpListener::bind(admin).is_ok() {
+            c.server.admin = Some(admin);
+            tracing::info!("dev mode: /metrics, /healthz and /readyz on http://{admin}");
+        } else {
+            tracing::warn!("dev mode: {admin} is taken; no admin listener");
+        }
+    }
+    let c = &c;
     let gateway = Arc::new(Gateway::from_config(c)?);
     let mut server = server::build(c, gateway.clone())?;
     if let Some(path) = path {
@@ -130,10 +135,7 @@ fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), StartError> {
         } else {
             tracing::warn!("dev mode: {addr} is taken; forwarding to whatever listens there");
         }
-        tracing::info!(
-            "try: hookgate send --url http://127.0.0.1:8080/webhooks/fynapse --scheme fynapse \
-             --secret dev-secret-change-me --repeat 2 examples/data/balance.json"
-        );
+        tracing::info!("try: echo '{DEV_SAMPLE}' | {DEV_SEND}");
     }
     server.run_forever()
 }
@@ -212,18 +214,29 @@ fn main() -> ExitCode {
         Command::Run { config, log_format } => {
             let c = match load(config.as_deref(), LoadOptions::default()) {
                 Ok(c) => c,
+                Err(e) if log_format == Some(LogFormat::Json) => {
+                    cmd::logs::init(LogFormat::Json);
+                    tracing::error!(error = %e, "invalid config");
+                    return ExitCode::FAILURE;
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
                 }
             };
-            init_logs(log_format.unwrap_or(c.server.log_format));
+            cmd::logs::init(log_format.unwrap_or(c.server.log_format));
             for w in &c.warnings {
                 tracing::warn!("{w}");
             }
             let listen: Vec<String> = c.server.listen.iter().map(|a| a.to_string()).collect();
             tracing::info!(listen = %listen.join(","), routes = c.routes.len(), "hookgate starting");
-            run(&c, config.as_deref()).map_or_else(fail, |()| Exit::Success)
+            run(&c, config.as_deref()).map_or_else(
+                |e| {
+                    tracing::error!(error = %e, "cannot start");
+                    Exit::Failure
+                },
+                |()| Exit::Success,
+            )
         }
     };
     exit.into()

@@ -3,7 +3,11 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{event_body, free_port, fynapse_signature, get, now, post, Receiver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookgate");
 
@@ -95,4 +99,323 @@ fn check_offline_passes_on_every_route_config_in_conf() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A `hookgate run` child, killed when dropped; its stderr is read at the end.
+struct Running {
+    child: Child,
+}
+
+impl Running {
+    fn start(args: &[&str], wait_for: std::net::SocketAddr, dir: &std::path::Path) -> Running {
+        let child = Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("HOOKGATE_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(wait_for).is_err() {
+            assert!(Instant::now() < deadline, "hookgate did not start");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Running { child }
+    }
+
+    /// Stops the process and returns what it logged.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+fn scrape(admin: std::net::SocketAddr) -> String {
+    String::from_utf8_lossy(&get(admin, "/metrics").body).into_owned()
+}
+
+/// The value of one series line, `name{labels} value`.
+fn series(metrics: &str, line_start: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+const SECRET: &str = "ops-cli-metrics-secret-7c1e";
+
+#[test]
+fn metrics_from_start_verification_signals_and_flat_json_access_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start();
+    let (port, admin_port) = (free_port(), free_port());
+    let config = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:
+  listen: [\"127.0.0.1:{port}\"]
+  admin: \"127.0.0.1:{admin_port}\"
+alerts:
+  failing_after: 3
+routes:
+  - name: a
+    path: /a
+    upstream: {{ url: \"{}\" }}
+    verify:
+      scheme: fynapse
+      secrets:
+        - value: {SECRET}
+          name: current
+        - value: ops-cli-older-secret
+    idempotency: {{ key: \"header:Idempotency-Key\" }}
+",
+            rx.url("/a")
+        ),
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    let gw = Running::start(
+        &[
+            "run",
+            "--log-format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        addr,
+        dir.path(),
+    );
+
+    // Every metric is there before the first request.
+    let m = scrape(admin);
+    for line in [
+        "hookgate_build_info{version=\"",
+        "hookgate_verified_total{route=\"a\",secret=\"current\"} 0",
+        "hookgate_verified_total{route=\"a\",secret=\"2\"} 0",
+        "hookgate_route_verification_failing{route=\"a\"} 0",
+        "hookgate_signature_age_seconds_count{route=\"a\"} 0",
+        "hookgate_dedupe_settle_failures_total 0",
+        "hookgate_upstream_responses_total{class=\"5xx\",route=\"a\"} 0",
+        "hookgate_duplicates_total{route=\"a\"} 0",
+        "hookgate_config_reloads_total{result=\"refused\"} 0",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+    ] {
+        assert!(m.contains(line), "{line} missing from\n{m}");
+    }
+
+    let mut n = 0;
+    let mut signatures = Vec::new();
+    let mut send = |secret: &str, at: i64| {
+        n += 1;
+        let body = event_body(&format!("body-marker-{n}"), 50);
+        let signature = fynapse_signature(secret, &body, at);
+        signatures.push(signature.clone());
+        let h = vec![
+            ("Content-Type", "application/json".to_string()),
+            ("Webhook-Signature", signature),
+            ("Idempotency-Key", format!("key-{n}")),
+        ];
+        post(addr, "/a?token=hidden", &h, &body).status
+    };
+    // Verified with the named secret, then with the second one (by position).
+    assert_eq!(send(SECRET, now()), 200);
+    assert_eq!(send("ops-cli-older-secret", now() - 100), 200);
+    // Stale, but the MAC matched: its age is observed, it is not a mismatch.
+    assert_eq!(send(SECRET, now() - 1000), 401);
+    // Missing signatures are noise: they never make a route failing.
+    for _ in 0..5 {
+        let h = [("Content-Type", "application/json".to_string())];
+        assert_eq!(post(addr, "/a", &h, b"{}").status, 401);
+    }
+    let m = scrape(admin);
+    assert_eq!(
+        series(
+            &m,
+            "hookgate_verified_total{route=\"a\",secret=\"current\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        series(&m, "hookgate_verified_total{route=\"a\",secret=\"2\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        series(&m, "hookgate_signature_age_seconds_count{route=\"a\"}"),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        series(
+            &m,
+            "hookgate_signature_age_seconds_bucket{route=\"a\",le=\"60\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        series(&m, "hookgate_route_verification_failing{route=\"a\"}"),
+        Some(0.0),
+        "{m}"
+    );
+
+    // Three mismatches in a row: failing; one success: not failing again.
+    for _ in 0..2 {
+        assert_eq!(send("wrong-secret", now()), 401);
+    }
+    let m = scrape(admin);
+    assert_eq!(
+        series(&m, "hookgate_route_verification_failing{route=\"a\"}"),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(send("wrong-secret", now()), 401);
+    let m = scrape(admin);
+    assert_eq!(
+        series(&m, "hookgate_route_verification_failing{route=\"a\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(send(SECRET, now()), 200);
+    let m = scrape(admin);
+    assert_eq!(
+        series(&m, "hookgate_route_verification_failing{route=\"a\"}"),
+        Some(0.0),
+        "{m}"
+    );
+
+    let log = gw.stop();
+    assert!(
+        log.contains("failed verification (signature_mismatch)"),
+        "{log}"
+    );
+    // No secret, signature or body ever reaches the log.
+    assert!(
+        !log.contains(SECRET) && !log.contains("ops-cli-older-secret"),
+        "{log}"
+    );
+    for signature in &signatures {
+        assert!(
+            !log.contains(signature.as_str()),
+            "a signature was logged: {log}"
+        );
+    }
+    assert!(
+        !log.contains("body-marker") && !log.contains("hidden"),
+        "{log}"
+    );
+    assert!(!log.contains(".rs\""), "a source path was logged: {log}");
+    let access: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+        })
+        .filter(|v| v["target"] == "hookgate::access")
+        .collect();
+    assert_eq!(access.len(), 12, "{log}");
+    let first = &access[0];
+    assert!(first.get("fields").is_none(), "{first}");
+    for field in [
+        "request_id",
+        "route",
+        "outcome",
+        "reason",
+        "status",
+        "method",
+        "path",
+        "client_ip",
+        "idempotency_key",
+        "event_type",
+        "signature_age_s",
+        "upstream_status",
+        "upstream_ms",
+        "elapsed_ms",
+    ] {
+        assert!(first.get(field).is_some(), "{field} missing: {first}");
+    }
+    assert_eq!(first["path"], "/a");
+    assert_eq!(first["client_ip"], "127.0.0.1");
+    assert_eq!(first["idempotency_key"], "key-1");
+    assert_eq!(first["upstream_status"], 200);
+    for v in &access {
+        let ms = v["elapsed_ms"].to_string();
+        let decimals = ms.split('.').nth(1).map_or(0, str::len);
+        assert!(decimals <= 3, "{ms}");
+    }
+    let stale = &access[2];
+    assert_eq!(stale["reason"], "stale_timestamp");
+    assert!(
+        stale["signature_age_s"].as_i64().unwrap() >= 1000,
+        "{stale}"
+    );
+}
+
+#[test]
+fn dev_mode_serves_admin_endpoints_and_a_hint_that_works_anywhere() {
+    let taken = |a: &str| std::net::TcpListener::bind(a).is_err();
+    if ["127.0.0.1:8080", "127.0.0.1:3000", "127.0.0.1:9090"]
+        .iter()
+        .any(|a| taken(a))
+    {
+        eprintln!("skipped: dev mode's fixed ports are taken on this machine");
+        return;
+    }
+    // Run from an empty directory: the hint must not need a file there.
+    let dir = tempfile::tempdir().unwrap();
+    let admin: std::net::SocketAddr = "127.0.0.1:9090".parse().unwrap();
+    let gw = Running::start(&["run"], admin, dir.path());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get(admin, path).status, 200, "{path}");
+    }
+    let log_so_far = gw.stop();
+    assert!(
+        log_so_far.contains("on http://127.0.0.1:9090"),
+        "{log_so_far}"
+    );
+    let hint = log_so_far
+        .lines()
+        .find_map(|l| l.split_once("try: ").map(|(_, h)| h.to_string()))
+        .unwrap_or_else(|| panic!("no hint in {log_so_far}"));
+    assert!(
+        hint.ends_with(" -"),
+        "the hint reads its body from stdin: {hint}"
+    );
+
+    // The hint, as typed, against a fresh dev-mode gateway.
+    let gw = Running::start(&["run"], admin, dir.path());
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &hint])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let _ = gw.stop();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("#2 200") && stdout.contains("duplicate"),
+        "{stdout}"
+    );
 }

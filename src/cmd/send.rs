@@ -242,7 +242,11 @@ pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
         config: a.config.as_deref(),
         route: a.route.as_deref(),
     })?;
-    let body = super::read_body(Some(&a.body))?;
+    let body = if a.body.as_os_str() == "-" {
+        super::read_body(None)?
+    } else {
+        super::read_body(Some(&a.body))?
+    };
     let client = Client::new(&a.url)?;
     // The sender signs the public URL with the query it requests.
     let query = url::Url::parse(&a.url)

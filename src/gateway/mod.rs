@@ -20,6 +20,7 @@ mod compiled;
 mod forward;
 mod framing;
 mod limits;
+mod observe;
 mod proxy;
 mod rejection;
 mod reservation;
@@ -104,6 +105,8 @@ pub struct RequestCtx {
     /// Answered like a duplicate because its signature was delivered or is
     /// in flight under another idempotency key: a replay.
     replayed: bool,
+    /// What the stages saw, for the access line.
+    seen: observe::Seen,
 }
 
 impl RequestCtx {
@@ -251,6 +254,7 @@ impl Gateway {
             monitored_failure: None,
             buffered: None,
             replayed: false,
+            seen: observe::Seen::default(),
         }
     }
 
@@ -325,14 +329,14 @@ impl Gateway {
             let now = verify::unix_now();
             let req = s.req_header();
             let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, &body);
-            verify::verify_parsed(
-                v.scheme.as_ref(),
-                &header,
-                &signed,
-                &v.keys,
-                now,
-                v.tolerance,
-            )
+            let check = |tolerance| {
+                let scheme = v.scheme.as_ref();
+                verify::verify_parsed(scheme, &header, &signed, &v.keys, now, tolerance)
+            };
+            let verdict = check(v.tolerance);
+            let stale_ts = || check(None).ok().and_then(|v| v.timestamp);
+            ctx.seen.signature_age = observe::verdict(&route, &verdict, now, stale_ts);
+            verdict
         });
         let verified = match verdict {
             Ok(verified) => verified,
@@ -351,7 +355,9 @@ impl Gateway {
             }
         };
 
-        let json = match checks::body_checks(&route, &body).map_err(read)? {
+        let checked = checks::body_checks(&route, &body);
+        ctx.seen.event_type = observe::event_type(&route, &checked, &body);
+        let json = match checked.map_err(read)? {
             BodyVerdict::Pass(json) => json,
             BodyVerdict::Settle(what) => return Err(Stop::Settle(what)),
         };
@@ -362,6 +368,7 @@ impl Gateway {
             json.as_ref(),
         )
         .map_err(read)?;
+        ctx.seen.key(key.as_deref());
         let mut reservation = Vec::new();
         match key {
             Some(key) => {
@@ -526,32 +533,6 @@ impl Gateway {
             s.set_keepalive(None);
         }
         Ok(())
-    }
-
-    /// Writes the request's access-log line and records its metrics. Call
-    /// it from `ProxyHttp::logging`. Never logs secrets, signatures or bodies.
-    pub fn logging(&self, s: &Session, e: Option<&Error>, ctx: &RequestCtx) {
-        let status = s.response_written().map_or(0, |r| r.status.as_u16());
-        let outcome = ctx.outcome.map_or("aborted", Outcome::label);
-        let route = ctx.route_name().unwrap_or("-");
-        let upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0);
-        let elapsed = ctx.started.elapsed();
-        let error = e.map(|e| e.etype().as_str());
-        let reason = ctx.reason().unwrap_or("-");
-        let duplicate = ctx.outcome == Some(Outcome::Settled(Settled::Duplicate));
-        self.metrics
-            .record_request(route, outcome, reason, duplicate, elapsed);
-        tracing::info!(
-            target: "hookgate::access",
-            request_id = %ctx.request_id,
-            route,
-            outcome,
-            reason,
-            status,
-            upstream_ms,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            error,
-        );
     }
 }
 
