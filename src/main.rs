@@ -147,6 +147,9 @@ enum Exit {
     /// The command ran and found a problem (a refused config, a rejected
     /// delivery, a demo case that misbehaved): 1.
     Failure,
+    /// A code of the subcommand's own (`send`: 2 when the gateway could
+    /// not be reached or answered `5xx`).
+    Code(u8),
 }
 
 impl From<Exit> for ExitCode {
@@ -154,6 +157,7 @@ impl From<Exit> for ExitCode {
         match e {
             Exit::Success => ExitCode::SUCCESS,
             Exit::Failure => ExitCode::FAILURE,
+            Exit::Code(c) => ExitCode::from(c),
         }
     }
 }
@@ -181,7 +185,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Sign(args) => cmd::sign::run(&args).map_or_else(fail, |()| Exit::Success),
-        Command::Send(args) => cmd::send::run(&args).map_or_else(fail, Exit::from),
+        Command::Send(args) => cmd::send::run(&args).map_or_else(fail, Exit::Code),
         Command::Demo => cmd::demo::run().map_or_else(fail, Exit::from),
         Command::Completions { shell } => {
             let mut out = Vec::new();

@@ -419,3 +419,188 @@ fn dev_mode_serves_admin_endpoints_and_a_hint_that_works_anywhere() {
         "{stdout}"
     );
 }
+
+/// Runs `hookgate` with `stdin` as standard input and `env` set.
+fn hookgate_with(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("HOOKGATE_CONFIG")
+        .env_remove("HOOKGATE_SECRET")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn send_reads_stdin_adds_headers_says_the_outcome_and_exits_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start();
+    let port = free_port();
+    let config = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: [\"127.0.0.1:{port}\"]\nroutes:\n  - name: a\n    path: /a\n    upstream: {{ url: \"{}\" }}\n    verify:\n      scheme: fynapse\n      secrets: [ {{ value: {SECRET} }} ]\n",
+            rx.url("/a")
+        ),
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let gw = Running::start(
+        &["run", "--config", config.to_str().unwrap()],
+        addr,
+        dir.path(),
+    );
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let url = format!("http://{addr}/a");
+    let body = event_body("send-1", 80);
+
+    // Body on stdin, secret from a file, an extra header: forwarded, exit 0.
+    let ok = hookgate_with(
+        &[
+            "send",
+            "--url",
+            &url,
+            "--scheme",
+            "FYNAPSE",
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+            "--header",
+            "X-Tenant: blue",
+            "-H",
+            "X-Trace:t-1",
+            "--repeat",
+            "2",
+            "-",
+        ],
+        &body,
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("#1 200") && stdout.contains("forwarded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("duplicate (already delivered)"), "{stdout}");
+    let got = rx.last();
+    assert_eq!(got.body.as_ref(), body.as_slice());
+    assert_eq!(got.header("x-tenant").as_deref(), Some("blue"));
+    assert_eq!(got.header("x-trace").as_deref(), Some("t-1"));
+
+    // A wrong secret from the environment: rejected, said plainly, exit 1.
+    let rejected = hookgate_with(
+        &["send", "--url", &url, "--scheme", "fynapse", "-"],
+        &body,
+        &[("HOOKGATE_SECRET", "not-the-secret")],
+    );
+    let stdout = String::from_utf8_lossy(&rejected.stdout);
+    assert_eq!(rejected.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("rejected: signature_mismatch"), "{stdout}");
+    let _ = gw.stop();
+
+    // Nobody listening: exit 2.
+    let down = hookgate_with(
+        &[
+            "send", "--url", &url, "--scheme", "fynapse", "--secret", "s", "-",
+        ],
+        &body,
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(down.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("could not reach the gateway"), "{stdout}");
+}
+
+#[test]
+fn sign_takes_the_secret_from_a_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "sign-secret-1\n").unwrap();
+    let args = ["sign", "--scheme", "fynapse", "--timestamp", "1700000000"];
+    let sign = |extra: &[&str], env: &[(&str, &str)]| {
+        let all: Vec<&str> = args.iter().chain(extra).copied().collect();
+        let out = hookgate_with(&all, b"{}", env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let inline = sign(&["--secret", "sign-secret-1"], &[]);
+    assert_eq!(
+        sign(&["--secret-file", file.to_str().unwrap()], &[]),
+        inline
+    );
+    assert_eq!(sign(&[], &[("HOOKGATE_SECRET", "sign-secret-1")]), inline);
+    assert_ne!(sign(&["--secret", "other"], &[]), inline);
+}
+
+#[test]
+fn readme_offline_check_example_is_real_output() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = |first: &str| {
+        let start = readme.find(first).unwrap_or_else(|| panic!("no {first}"));
+        let rest = &readme[start..];
+        rest[..rest.find("```").unwrap()].to_string()
+    };
+    let yaml = block("# ok.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.yaml"), yaml).unwrap();
+    let shown = block("$ hookgate check --offline --config ok.yaml\n");
+    let expected = &shown[shown.find('\n').unwrap() + 1..];
+    let out = Command::new(BIN)
+        .args(["check", "--offline", "--config", "ok.yaml"])
+        .current_dir(dir.path())
+        .env_remove("HOOKGATE_CONFIG")
+        .env_remove("A_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let got = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_config_that_cannot_start_is_reported_in_json_under_json_logs() {
+    let out = hookgate(&[
+        "run",
+        "--log-format",
+        "json",
+        "--config",
+        "/nonexistent/hookgate.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["level"], "ERROR");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/hookgate.yaml"),
+        "{v}"
+    );
+}
