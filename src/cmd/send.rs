@@ -200,7 +200,7 @@ pub fn describe(n: usize, s: &Sent) -> String {
 pub fn exit_code(statuses: &[Option<u16>]) -> u8 {
     let unreachable_or_5xx = statuses
         .iter()
-        .any(|s| s.is_none_or(|s| s >= 500 || s < 200));
+        .any(|s| s.is_none_or(|s| !(200..500).contains(&s)));
     if unreachable_or_5xx {
         2
     } else if statuses.iter().flatten().any(|s| *s >= 300) {
