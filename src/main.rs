@@ -121,6 +121,7 @@ fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), StartError> {
     let c = &c;
     let gateway = Arc::new(Gateway::from_config(c)?);
     let mut server = server::build(c, gateway.clone())?;
+    server::exit_when_drained(&server, gateway.clone()).map_err(StartError::Thread)?;
     if let Some(path) = path {
         server::watch_reload(&mut server, path.to_path_buf(), gateway, c.clone());
     } else {

@@ -604,3 +604,82 @@ fn a_config_that_cannot_start_is_reported_in_json_under_json_logs() {
         "{v}"
     );
 }
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn sigterm_exits_once_no_request_is_in_flight_and_finishes_those_that_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start();
+    rx.respond(|_, _| {
+        let mut r = common::Reply::status(200);
+        r.delay = Duration::from_millis(1500);
+        r
+    });
+    let port = free_port();
+    let config = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: [\"127.0.0.1:{port}\"]\n  grace_period: 20s\nroutes:\n  - name: a\n    path: /a\n    upstream: {{ url: \"{}\" }}\n    verify:\n      scheme: fynapse\n      secrets: [ {{ value: {SECRET} }} ]\n",
+            rx.url("/a")
+        ),
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let args = ["run", "--config", config.to_str().unwrap()];
+
+    // Nothing in flight: it exits at once, not after 20 s.
+    let mut idle = Running::start(&args, addr, dir.path());
+    let started = Instant::now();
+    sigterm(&idle.child);
+    let status = idle.child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(status.success(), "{status:?}");
+
+    // One request in flight: it is answered (closing its connection), then
+    // the process exits, long before the grace period ends.
+    let mut busy = Running::start(&args, addr, dir.path());
+    let client = std::thread::spawn(move || {
+        let body = event_body("drain-1", 60);
+        let h = vec![
+            ("Content-Type", "application/json".to_string()),
+            ("Webhook-Signature", fynapse_signature(SECRET, &body, now())),
+            ("Idempotency-Key", "drain-1".to_string()),
+        ];
+        let mut conn = common::Conn::open(addr);
+        conn.request(&common::request_bytes("POST", "/a", &h, &body))
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rx.accepts() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the receiver"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    sigterm(&busy.child);
+    let answer = client.join().unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("connection"), Some("close"));
+    let status = busy.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = busy.stop();
+    let _ = idle.stop();
+}

@@ -17,6 +17,7 @@
 mod body;
 mod checks;
 mod compiled;
+mod drain;
 mod forward;
 mod framing;
 mod limits;
@@ -107,6 +108,8 @@ pub struct RequestCtx {
     replayed: bool,
     /// What the stages saw, for the access line.
     seen: observe::Seen,
+    /// Counted in flight until dropped.
+    _in_flight: drain::InFlight,
 }
 
 impl RequestCtx {
@@ -192,6 +195,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// `server.max_buffered`, shared by every request.
     budget: Arc<BodyBudget>,
+    /// Requests in flight, and whether the process is shutting down.
+    drain: drain::Drain,
 }
 
 impl Gateway {
@@ -213,6 +218,7 @@ impl Gateway {
             on_store_error: config.dedupe.on_error(),
             metrics,
             budget: BodyBudget::new(config.server.max_buffered),
+            drain: drain::Drain::default(),
         }
     }
 
@@ -243,6 +249,17 @@ impl Gateway {
         &self.store
     }
 
+    /// Requests begun and not yet logged.
+    pub fn in_flight(&self) -> usize {
+        self.drain.in_flight()
+    }
+
+    /// The process is shutting down: answers from now on close their
+    /// connection.
+    pub fn start_draining(&self) {
+        self.drain.start();
+    }
+
     /// Fresh per-request state.
     pub fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
@@ -255,6 +272,7 @@ impl Gateway {
             buffered: None,
             replayed: false,
             seen: observe::Seen::default(),
+            _in_flight: self.drain.enter(),
         }
     }
 
@@ -286,6 +304,9 @@ impl Gateway {
                 return Err(e);
             }
         };
+        if self.drain.draining() {
+            s.set_keepalive(None);
+        }
         answer.write(s, &ctx.request_id).await?;
         Ok(true)
     }
@@ -526,6 +547,9 @@ impl Gateway {
         } else {
             Outcome::ForwardedUnverified(status.as_u16())
         });
+        if self.drain.draining() {
+            s.set_keepalive(None);
+        }
         if let Err(e) =
             forward::relay(s, &route.connector, &route.peer, answer, &ctx.request_id).await
         {
