@@ -207,6 +207,7 @@ routes:
         "hookgate_dedupe_settle_failures_total 0",
         "hookgate_upstream_responses_total{class=\"5xx\",route=\"a\"} 0",
         "hookgate_duplicates_total{route=\"a\"} 0",
+        "hookgate_dedupe_errors_total{policy=\"fail_closed\",route=\"a\"} 0",
         "hookgate_config_reloads_total{result=\"refused\"} 0",
         "process_resident_memory_bytes ",
         "process_cpu_seconds_total ",

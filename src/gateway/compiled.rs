@@ -63,7 +63,12 @@ pub(crate) struct Routes {
 impl Routes {
     /// Compiles `config`'s routes, taking connectors from `pools`.
     pub fn compile(config: &Config, pools: &Pools, metrics: &Metrics) -> Self {
+        let policy = config.dedupe.on_error();
         let compiled = config.routes.iter().map(|route| {
+            // Counted from start, at 0, under the policy in force.
+            metrics
+                .dedupe_errors
+                .with_label_values(&[&*route.name, policy.as_str()]);
             Arc::new(CompiledRoute {
                 peer: peer_for(route),
                 connector: pools.for_ca(route.upstream.ca.as_deref()),
