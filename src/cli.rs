@@ -35,6 +35,11 @@ pub enum Command {
         /// development config, which `check` says on stderr).
         #[arg(long, short, env = "HOOKGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Check everything that does not need the production environment:
+        /// do not read secret variables and files, do not resolve upstream
+        /// hosts (and say on stderr what was skipped). For CI.
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the signature header(s) a sender would attach to a body.
     Sign(SignArgs),
@@ -64,9 +69,13 @@ pub struct SignArgs {
     /// sendgrid and standard-webhooks v1a).
     #[arg(long)]
     pub scheme: Option<String>,
-    /// Secret (with --scheme).
+    /// Secret (with --scheme); without it, --secret-file or the
+    /// `HOOKGATE_SECRET` environment variable.
     #[arg(long)]
     pub secret: Option<String>,
+    /// File holding the secret (a trailing newline is not part of it).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
     /// File holding the sender's private key, for schemes verified with a
     /// public key (tests only: real senders never share it).
     #[arg(long)]
@@ -98,7 +107,7 @@ pub struct SignArgs {
 /// `hookgate send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Where to send (http://host:port/path).
+    /// Where to send (http:// or https://host:port/path).
     #[arg(long)]
     pub url: String,
     /// The public URL the sender signs, when it is not --url (default with
@@ -109,9 +118,17 @@ pub struct SendArgs {
     /// Scheme name, any case (with --secret, or --private-key).
     #[arg(long)]
     pub scheme: Option<String>,
-    /// Secret (with --scheme).
+    /// Secret (with --scheme); without it, --secret-file or the
+    /// `HOOKGATE_SECRET` environment variable.
     #[arg(long)]
     pub secret: Option<String>,
+    /// File holding the secret (a trailing newline is not part of it).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// An extra header, `NAME:VALUE`; repeatable. It replaces a header
+    /// `send` would set.
+    #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
     /// File holding the sender's private key, for schemes verified with a
     /// public key (tests only).
     #[arg(long)]
@@ -131,6 +148,6 @@ pub struct SendArgs {
     /// Unix seconds to sign (default: now).
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// Body file.
+    /// Body file, or `-` for standard input.
     pub body: PathBuf,
 }

@@ -3,22 +3,25 @@
 mod cli;
 mod cmd;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
-use hookgate::config::{self, Config, ConfigError, LogFormat, PathMatch};
+use hookgate::config::{self, Config, ConfigError, LoadOptions, LogFormat, PathMatch};
 use hookgate::gateway::Gateway;
 use hookgate::server::{self, StartError};
 
 use cli::{Cli, Command};
 
-fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+fn load(path: Option<&std::path::Path>, opts: LoadOptions) -> Result<Config, ConfigError> {
     match path {
-        Some(p) => config::load(p),
-        None => config::from_yaml(config::EMBEDDED_DEV_CONFIG, "<embedded conf/dev.yaml>"),
+        Some(p) => config::load_with(p, opts),
+        None => config::from_yaml_with(
+            config::EMBEDDED_DEV_CONFIG,
+            "<embedded conf/dev.yaml>",
+            opts,
+        ),
     }
 }
 
@@ -59,19 +62,6 @@ fn print_bytes(out: &[u8]) -> Exit {
     }
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
-}
-
 fn print_routes(c: &Config) {
     println!(
         "{:<24} {:<32} {:<12} {:<8} UPSTREAM",
@@ -105,13 +95,33 @@ fn print_routes(c: &Config) {
     }
 }
 
+/// A delivery the dev config accepts, for the start hint (no file needed).
+const DEV_SAMPLE: &str = r#"{"event_type":"balance.extracted","data":{"amount":"12.50"}}"#;
+
+/// The start hint's command: the body on standard input.
+const DEV_SEND: &str = "hookgate send --url http://127.0.0.1:8080/webhooks/fynapse \
+    --scheme fynapse --secret dev-secret-change-me --repeat 2 -";
+
 /// Runs the gateway in the foreground; SIGHUP reloads the config file. In
 /// dev mode (no `--config`), a built-in receiver listens on the dev
 /// config's upstream, 127.0.0.1:3000, so the whole path works with no other
 /// service.
 fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), StartError> {
+    let mut c = c.clone();
+    if path.is_none() && c.server.admin.is_none() {
+        // Dev mode: the admin endpoints on a fixed local address.
+        let admin = std::net::SocketAddr::from(([127, 0, 0, 1], 9090));
+        if std::net::TcpListener::bind(admin).is_ok() {
+            c.server.admin = Some(admin);
+            tracing::info!("dev mode: /metrics, /healthz and /readyz on http://{admin}");
+        } else {
+            tracing::warn!("dev mode: {admin} is taken; no admin listener");
+        }
+    }
+    let c = &c;
     let gateway = Arc::new(Gateway::from_config(c)?);
     let mut server = server::build(c, gateway.clone())?;
+    server::exit_when_drained(&server, gateway.clone()).map_err(StartError::Thread)?;
     if let Some(path) = path {
         server::watch_reload(&mut server, path.to_path_buf(), gateway, c.clone());
     } else {
@@ -126,10 +136,7 @@ fn run(c: &Config, path: Option<&std::path::Path>) -> Result<(), StartError> {
         } else {
             tracing::warn!("dev mode: {addr} is taken; forwarding to whatever listens there");
         }
-        tracing::info!(
-            "try: hookgate send --url http://127.0.0.1:8080/webhooks/fynapse --scheme fynapse \
-             --secret dev-secret-change-me --repeat 2 examples/data/balance.json"
-        );
+        tracing::info!("try: echo '{DEV_SAMPLE}' | {DEV_SEND}");
     }
     server.run_forever()
 }
@@ -141,6 +148,9 @@ enum Exit {
     /// The command ran and found a problem (a refused config, a rejected
     /// delivery, a demo case that misbehaved): 1.
     Failure,
+    /// A code of the subcommand's own (`send`: 2 when the gateway could
+    /// not be reached or answered `5xx`).
+    Code(u8),
 }
 
 impl From<Exit> for ExitCode {
@@ -148,6 +158,7 @@ impl From<Exit> for ExitCode {
         match e {
             Exit::Success => ExitCode::SUCCESS,
             Exit::Failure => ExitCode::FAILURE,
+            Exit::Code(c) => ExitCode::from(c),
         }
     }
 }
@@ -175,7 +186,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Sign(args) => cmd::sign::run(&args).map_or_else(fail, |()| Exit::Success),
-        Command::Send(args) => cmd::send::run(&args).map_or_else(fail, Exit::from),
+        Command::Send(args) => cmd::send::run(&args).map_or_else(fail, Exit::Code),
         Command::Demo => cmd::demo::run().map_or_else(fail, Exit::from),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -185,38 +196,52 @@ fn main() -> ExitCode {
         Command::Man { command } => {
             man_page(command.as_deref()).map_or_else(fail, |page| print_bytes(&page))
         }
-        Command::Check { config } => match load(config.as_deref()) {
-            Ok(c) if config.is_none() => {
-                eprintln!(
-                    "hookgate: no --config and no HOOKGATE_CONFIG: checked the embedded development config"
-                );
-                print_routes(&c);
-                Exit::Success
+        Command::Check { config, offline } => {
+            match load(config.as_deref(), LoadOptions { offline }) {
+                Ok(c) => {
+                    if config.is_none() {
+                        eprintln!(
+                        "hookgate: no --config and no HOOKGATE_CONFIG: checked the embedded development config"
+                    );
+                    }
+                    for s in &c.skipped {
+                        eprintln!("hookgate: offline, skipped {s}");
+                    }
+                    print_routes(&c);
+                    Exit::Success
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Exit::Failure
+                }
             }
-            Ok(c) => {
-                print_routes(&c);
-                Exit::Success
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                Exit::Failure
-            }
-        },
+        }
         Command::Run { config, log_format } => {
-            let c = match load(config.as_deref()) {
+            let c = match load(config.as_deref(), LoadOptions::default()) {
                 Ok(c) => c,
+                Err(e) if log_format == Some(LogFormat::Json) => {
+                    cmd::logs::init(LogFormat::Json);
+                    tracing::error!(error = %e, "invalid config");
+                    return ExitCode::FAILURE;
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
                 }
             };
-            init_logs(log_format.unwrap_or(c.server.log_format));
+            cmd::logs::init(log_format.unwrap_or(c.server.log_format));
             for w in &c.warnings {
                 tracing::warn!("{w}");
             }
             let listen: Vec<String> = c.server.listen.iter().map(|a| a.to_string()).collect();
             tracing::info!(listen = %listen.join(","), routes = c.routes.len(), "hookgate starting");
-            run(&c, config.as_deref()).map_or_else(fail, |()| Exit::Success)
+            run(&c, config.as_deref()).map_or_else(
+                |e| {
+                    tracing::error!(error = %e, "cannot start");
+                    Exit::Failure
+                },
+                |()| Exit::Success,
+            )
         }
     };
     exit.into()

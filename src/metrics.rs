@@ -5,14 +5,29 @@
 //! embedders) keep their counts apart. Labels are bounded: route names come
 //! from the config, outcomes and reasons from closed sets.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::config::Route;
 use crate::dedupe::DedupeStore;
+
+mod process;
+
+/// Signature age buckets, in seconds (absolute: a timestamp ahead of this
+/// host's clock counts as old as one behind it): 1 s to 1 h, with the
+/// default tolerance (300 s) and its half (150 s) as bounds.
+const AGE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 150.0, 240.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// Upstream classes counted from start, at 0, for every route.
+const UPSTREAM_CLASSES: &[&str] = &["2xx", "4xx", "5xx", "error", "timeout"];
 
 /// Latency buckets, in seconds: 0.5 ms to 30 s.
 const BUCKETS: &[f64] = &[
@@ -48,6 +63,22 @@ pub struct Metrics {
     pub(crate) upstream_seconds: HistogramVec,
     /// `hookgate_config_reloads_total{result}`: `ok` or `refused`.
     pub(crate) reloads: IntCounterVec,
+    /// `hookgate_verified_total{route,secret}`: verified requests by the
+    /// secret that matched (its `name`, or its 1-based position).
+    verified: IntCounterVec,
+    /// `hookgate_signature_age_seconds{route}`: |now - signed timestamp|
+    /// for every request whose MAC matched, stale ones included.
+    signature_age: HistogramVec,
+    /// `hookgate_route_verification_failing{route}`: 1 while a route's last
+    /// `alerts.failing_after` parsed signatures all mismatched.
+    verification_failing: IntGaugeVec,
+    /// Each route's run of signature mismatches, kept across reloads.
+    streaks: Mutex<HashMap<String, Arc<AtomicU32>>>,
+    /// `hookgate_dedupe_settle_failures_total`: reservations the store
+    /// could not mark delivered.
+    dedupe_settle_failures: IntCounter,
+    /// `process_*`, read from `/proc` at each scrape.
+    process: process::ProcessMetrics,
 }
 
 impl Metrics {
@@ -117,6 +148,12 @@ impl Metrics {
             "hookgate_request_duration_seconds",
             "Request duration, end to end.",
         );
+        let (verified, signature_age, verification_failing, dedupe_settle_failures) =
+            register_verification(&registry);
+        for result in ["ok", "refused"] {
+            reloads.with_label_values(&[result]);
+        }
+        let process = process::ProcessMetrics::register(&registry);
         let upstream_seconds = histogram(
             "hookgate_upstream_duration_seconds",
             "Time from forwarding to the upstream's answer header.",
@@ -134,7 +171,49 @@ impl Metrics {
             request_seconds,
             upstream_seconds,
             reloads,
+            verified,
+            signature_age,
+            verification_failing,
+            streaks: Mutex::new(HashMap::new()),
+            dedupe_settle_failures,
+            process,
         }
+    }
+
+    /// The per-route instruments of `route`, every series of the route
+    /// created (counters at 0) so that they are scraped from start.
+    /// `failing_after` is `alerts.failing_after`.
+    pub(crate) fn for_route(&self, route: &Route, failing_after: u32) -> RouteMetrics {
+        let name = &*route.name;
+        self.duplicates.with_label_values(&[name]);
+        self.requests.with_label_values(&[name, "forwarded", "-"]);
+        for class in UPSTREAM_CLASSES {
+            self.upstream.with_label_values(&[name, class]);
+        }
+        self.request_seconds.with_label_values(&[name]);
+        self.upstream_seconds.with_label_values(&[name]);
+        let streak = match self.streaks.lock() {
+            Ok(mut s) => s.entry(name.to_string()).or_default().clone(),
+            // Poisoned only if a panic happened mid-insert: count afresh.
+            Err(_) => Arc::default(),
+        };
+        RouteMetrics {
+            verified: route
+                .verify
+                .key_names
+                .iter()
+                .map(|k| self.verified.with_label_values(&[name, k]))
+                .collect(),
+            age: self.signature_age.with_label_values(&[name]),
+            failing: self.verification_failing.with_label_values(&[name]),
+            streak,
+            failing_after,
+        }
+    }
+
+    /// Counts one reservation the dedupe store could not mark delivered.
+    pub fn dedupe_settle_failed(&self) {
+        self.dedupe_settle_failures.inc();
     }
 
     /// Reads what only the store knows (its entries, its evictions) into
@@ -180,6 +259,7 @@ impl Metrics {
 
     /// The registry in Prometheus text format.
     pub fn encode(&self) -> Vec<u8> {
+        self.process.observe();
         let mut out = Vec::new();
         // Encoding into a Vec only fails on a malformed family, which the
         // constructors above cannot produce.
@@ -191,6 +271,115 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The verification and alert instruments (and `hookgate_build_info`),
+/// registered in `registry`.
+fn register_verification(
+    registry: &Registry,
+) -> (IntCounterVec, HistogramVec, IntGaugeVec, IntCounter) {
+    let verified = IntCounterVec::new(
+        Opts::new(
+            "hookgate_verified_total",
+            "Verified requests by route and the secret that matched.",
+        ),
+        &["route", "secret"],
+    )
+    .unwrap_or_else(|_| unreachable_metric("hookgate_verified_total"));
+    let _ = registry.register(Box::new(verified.clone()));
+    let signature_age = HistogramVec::new(
+        HistogramOpts::new(
+            "hookgate_signature_age_seconds",
+            "How far the signed timestamp is from now (absolute), for requests whose MAC matched.",
+        )
+        .buckets(AGE_BUCKETS.to_vec()),
+        &["route"],
+    )
+    .unwrap_or_else(|_| unreachable_metric("hookgate_signature_age_seconds"));
+    let _ = registry.register(Box::new(signature_age.clone()));
+    let gauge = |name: &str, help: &str, labels: &[&str]| {
+        let g = IntGaugeVec::new(Opts::new(name, help), labels)
+            .unwrap_or_else(|_| unreachable_metric(name));
+        let _ = registry.register(Box::new(g.clone()));
+        g
+    };
+    let verification_failing = gauge(
+        "hookgate_route_verification_failing",
+        "1 while the route's last alerts.failing_after signed requests all failed verification.",
+        &["route"],
+    );
+    let build_info = gauge(
+        "hookgate_build_info",
+        "The running hookgate's version (always 1).",
+        &["version"],
+    );
+    build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    let dedupe_settle_failures = IntCounter::new(
+        "hookgate_dedupe_settle_failures_total",
+        "Reservations the dedupe store could not mark delivered.",
+    )
+    .unwrap_or_else(|_| unreachable_metric("hookgate_dedupe_settle_failures_total"));
+    let _ = registry.register(Box::new(dedupe_settle_failures.clone()));
+    (
+        verified,
+        signature_age,
+        verification_failing,
+        dedupe_settle_failures,
+    )
+}
+
+/// A route's verification instruments, held by its compiled route.
+pub(crate) struct RouteMetrics {
+    /// `hookgate_verified_total{route,secret}`, by key index.
+    verified: Vec<IntCounter>,
+    age: Histogram,
+    failing: IntGauge,
+    /// Signature mismatches since the last verified request.
+    streak: Arc<AtomicU32>,
+    failing_after: u32,
+}
+
+impl RouteMetrics {
+    /// A request verified with key `key_index`, signed `age` seconds ago
+    /// (if its scheme signs a timestamp): the route is not failing.
+    pub fn verified(&self, key_index: usize, age: Option<i64>) {
+        if let Some(c) = self.verified.get(key_index) {
+            c.inc();
+        }
+        self.signature_age(age);
+        self.streak.store(0, Ordering::Relaxed);
+        self.failing.set(0);
+    }
+
+    /// A request whose MAC matched, signed `age` seconds ago.
+    pub fn signature_age(&self, age: Option<i64>) {
+        if let Some(age) = age {
+            // Whole seconds: exact in an f64.
+            #[allow(clippy::cast_precision_loss)]
+            self.age.observe(age.unsigned_abs() as f64);
+        }
+    }
+
+    /// `alerts.failing_after`.
+    pub fn failing_after(&self) -> u32 {
+        self.failing_after
+    }
+
+    /// A parsed signature that matched no key. `true` when this one made
+    /// the route failing (the gauge turned `1`).
+    pub fn mismatched(&self) -> bool {
+        let n = self
+            .streak
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if n >= self.failing_after && self.failing.get() == 0 {
+            self.failing.set(1);
+            return true;
+        }
+        false
     }
 }
 

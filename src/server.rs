@@ -135,6 +135,36 @@ pub fn watch_reload(server: &mut Server, path: PathBuf, gateway: Arc<Gateway>, r
     ));
 }
 
+/// Ends the process as soon as no request is in flight once a SIGTERM
+/// started the grace period (Pingora would sleep all of it): requests in
+/// flight still finish, answering with keep-alive off, and
+/// `server.grace_period` stays the upper bound. For the binary only: it
+/// calls [`std::process::exit`].
+pub fn exit_when_drained(server: &Server, gateway: Arc<Gateway>) -> std::io::Result<()> {
+    use pingora::server::ExecutionPhase;
+    let mut phases = server.watch_execution_phase();
+    std::thread::Builder::new()
+        .name("hookgate-drain".into())
+        .spawn(move || loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted) => {
+                    gateway.start_draining();
+                }
+                Ok(ExecutionPhase::ShutdownGracePeriod) => {
+                    gateway.start_draining();
+                    while gateway.in_flight() > 0 {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    tracing::info!("no request in flight: exiting");
+                    std::process::exit(0);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        })
+        .map(drop)
+}
+
 /// Makes SIGHUP harmless for the rest of the process's life: its default
 /// action is to end the process, and until the reloader (or nobody, in dev
 /// mode) listens for it, a SIGHUP would (exit 129). Call it first thing in

@@ -261,14 +261,14 @@ fn sign_and_send_round_trip_through_the_gateway() {
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(
-        lines[0].starts_with("#1 200") && !lines[0].contains("Hookgate-Duplicate"),
+        lines[0].starts_with("#1 200") && lines[0].contains("forwarded"),
         "{text}"
     );
     assert!(
-        lines[1].starts_with("#2 200") && lines[1].contains("Hookgate-Duplicate: true"),
+        lines[1].starts_with("#2 200") && lines[1].contains("duplicate (already delivered)"),
         "{text}"
     );
-    assert!(lines[2].contains("Hookgate-Duplicate: true"), "{text}");
+    assert!(lines[2].contains("duplicate (already delivered)"), "{text}");
     assert_eq!(rx.count(), 2);
     assert_eq!(
         rx.last().header("idempotency-key").as_deref(),
@@ -287,7 +287,7 @@ fn sign_and_send_round_trip_through_the_gateway() {
         .arg(&body_path)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("401"));
 }
 

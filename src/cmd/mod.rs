@@ -2,6 +2,7 @@
 //! and demonstrate deliveries.
 
 pub mod demo;
+pub mod logs;
 pub mod receiver;
 pub mod send;
 pub mod sign;

@@ -54,20 +54,29 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `url` (http only).
+    /// A client for `url` (`http://` or `https://`, verified against the
+    /// system's roots).
     pub fn new(url: &str) -> Result<Client, String> {
         let u = url::Url::parse(url).map_err(|e| format!("bad URL `{url}`: {e}"))?;
-        if u.scheme() != "http" {
-            return Err("only http:// URLs are supported".into());
-        }
+        let tls = match u.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(format!(
+                    "`{other}://` URLs are not supported: http or https"
+                ))
+            }
+        };
         let host = u.host_str().ok_or("the URL has no host")?.to_string();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
         let port = u.port_or_known_default().unwrap_or(80);
-        let addr = (host.as_str(), port)
+        let addr = (bare, port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {host}: {e}"))?
             .next()
             .ok_or_else(|| format!("{host} resolves to nothing"))?;
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let sni = if tls { bare.to_string() } else { String::new() };
+        let mut peer = HttpPeer::new(addr, tls, sni);
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         peer.options.read_timeout = Some(Duration::from_secs(60));
         let path = match u.query() {
@@ -157,20 +166,61 @@ pub fn delivery_headers(
     h
 }
 
-/// One line for a sent delivery: `#n status time reason [duplicate] id`.
+/// What an answer means, in words: `forwarded`, `duplicate (already
+/// delivered)`, `rejected: missing_signature`, `failed: upstream_timeout`.
+pub fn outcome(s: &Sent) -> String {
+    let reason = s.reason();
+    match s.status {
+        200..=299 if s.header("hookgate-duplicate").is_some() => {
+            "duplicate (already delivered)".into()
+        }
+        200..=299 if reason == "ignored" => "ignored (event not forwarded)".into(),
+        200..=299 => "forwarded".into(),
+        400..=499 if reason == "-" => "rejected by the receiver".into(),
+        400..=499 => format!("rejected: {reason}"),
+        _ if reason == "-" => "failed at the receiver".into(),
+        _ => format!("failed: {reason}"),
+    }
+}
+
+/// One line for a sent delivery: `#n status time outcome id`.
 pub fn describe(n: usize, s: &Sent) -> String {
     format!(
-        "#{n} {} {:>8.1}ms {:<24}{} x-request-id={}",
+        "#{n} {} {:>8.1}ms {:<32} x-request-id={}",
         s.status,
         s.elapsed.as_secs_f64() * 1000.0,
-        s.reason(),
-        if s.header("hookgate-duplicate").is_some() {
-            " Hookgate-Duplicate: true"
-        } else {
-            ""
-        },
+        outcome(s),
         s.header("x-request-id").unwrap_or("-"),
     )
+}
+
+/// How `send` ends: 0 when every answer was `2xx`, 1 when one was
+/// rejected (`4xx`), 2 when the gateway could not be reached or answered
+/// `5xx`.
+pub fn exit_code(statuses: &[Option<u16>]) -> u8 {
+    let unreachable_or_5xx = statuses
+        .iter()
+        .any(|s| s.is_none_or(|s| !(200..500).contains(&s)));
+    if unreachable_or_5xx {
+        2
+    } else if statuses.iter().flatten().any(|s| *s >= 300) {
+        1
+    } else {
+        0
+    }
+}
+
+/// `--header NAME:VALUE` options as header pairs.
+fn extra_headers(given: &[String]) -> Result<Vec<(String, String)>, String> {
+    given
+        .iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(format!("--header `{h}`: give NAME:VALUE")),
+        })
+        .collect()
 }
 
 /// One delivery as `send` posts it: headers, body and the URL to post to.
@@ -232,17 +282,27 @@ pub fn prepare(
     })
 }
 
-/// `hookgate send`: one line per delivery; `Ok(true)` when every answer
-/// was `2xx`.
-pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
+/// `hookgate send`: one line per delivery; the exit code of
+/// [`exit_code`].
+pub fn run(a: &crate::cli::SendArgs) -> Result<u8, String> {
+    let secret = super::sign::secret_from(
+        a.secret.as_deref(),
+        a.secret_file.as_deref(),
+        a.scheme.is_some() && a.private_key.is_none(),
+    )?;
+    let extra = extra_headers(&a.headers)?;
     let signer = Signer::new(SignerArgs {
         scheme: a.scheme.as_deref(),
-        secret: a.secret.as_deref(),
+        secret: secret.as_deref(),
         private_key: a.private_key.as_deref(),
         config: a.config.as_deref(),
         route: a.route.as_deref(),
     })?;
-    let body = super::read_body(Some(&a.body))?;
+    let body = if a.body.as_os_str() == "-" {
+        super::read_body(None)?
+    } else {
+        super::read_body(Some(&a.body))?
+    };
     let client = Client::new(&a.url)?;
     // The sender signs the public URL with the query it requests.
     let query = url::Url::parse(&a.url)
@@ -262,19 +322,56 @@ pub fn run(a: &crate::cli::SendArgs) -> Result<bool, String> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     signer.check_id(&key)?;
-    println!("POST {}  Idempotency-Key: {key}", a.url);
-    let mut all_2xx = true;
+    let id_header = signer.id_header().unwrap_or("Idempotency-Key");
+    println!("POST {}  {id_header}: {key}", a.url);
+    let mut statuses = Vec::new();
     for n in 1..=a.repeat.max(1) {
         let timestamp = a.timestamp.unwrap_or_else(hookgate::verify::unix_now);
-        let p = prepare(&signer, &body, timestamp, &key, &a.url, &public)?;
+        let mut p = prepare(&signer, &body, timestamp, &key, &a.url, &public)?;
+        for (name, value) in &extra {
+            p.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+            p.headers.push((name.clone(), value.clone()));
+        }
         let sent = if p.target == a.url {
-            rt.block_on(client.post(&p.headers, p.body))?
+            rt.block_on(client.post(&p.headers, p.body))
         } else {
             let c = Client::new(&p.target)?;
-            rt.block_on(c.post(&p.headers, p.body))?
+            rt.block_on(c.post(&p.headers, p.body))
         };
-        all_2xx &= (200..300).contains(&sent.status);
-        println!("{}", describe(n, &sent));
+        match sent {
+            Ok(sent) => {
+                statuses.push(Some(sent.status));
+                println!("{}", describe(n, &sent));
+            }
+            Err(e) => {
+                statuses.push(None);
+                println!("#{n} ---            could not reach the gateway: {e}");
+            }
+        }
     }
-    Ok(all_2xx)
+    Ok(exit_code(&statuses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&[Some(200), Some(200)]), 0);
+        assert_eq!(exit_code(&[Some(200), Some(401)]), 1);
+        assert_eq!(exit_code(&[Some(401), Some(502)]), 2);
+        assert_eq!(exit_code(&[Some(200), None]), 2);
+    }
+
+    #[test]
+    fn headers_are_name_colon_value() {
+        let h = extra_headers(&["X-A: 1".into(), "X-B:a:b".into()]).unwrap();
+        assert_eq!(
+            h,
+            [("X-A".into(), "1".into()), ("X-B".into(), "a:b".into())]
+        );
+        assert!(extra_headers(&["nocolon".into()]).is_err());
+        assert!(extra_headers(&[":v".into()]).is_err());
+    }
 }

@@ -30,6 +30,26 @@ pub struct SignerArgs<'a> {
     pub route: Option<&'a str>,
 }
 
+/// The secret to sign with: `--secret`, else `--secret-file`, else (with
+/// `--scheme`) the `HOOKGATE_SECRET` environment variable.
+pub fn secret_from(
+    secret: Option<&str>,
+    file: Option<&Path>,
+    scheme_given: bool,
+) -> Result<Option<String>, String> {
+    match (secret, file) {
+        (Some(_), Some(_)) => Err("give --secret or --secret-file, not both".into()),
+        (Some(s), None) => Ok(Some(s.to_string())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+        }
+        (None, None) if scheme_given => Ok(std::env::var("HOOKGATE_SECRET").ok()),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Why a public-key scheme cannot sign with what it was given.
 fn needs_private_key(scheme: &dyn Scheme) -> String {
     format!(
@@ -98,7 +118,9 @@ impl Signer {
                         }
                         read_private_key(scheme.as_ref(), path)?
                     }
-                    (None, None) if takes_secret => return Err("give --secret".into()),
+                    (None, None) if takes_secret => {
+                        return Err("give --secret, --secret-file or HOOKGATE_SECRET".into())
+                    }
                     (None, None) => return Err(needs_private_key(scheme.as_ref())),
                 };
                 Ok(Signer::Named(scheme, key))
@@ -205,9 +227,14 @@ impl Signer {
 /// follow, and when it changes the URL (twilio with a JSON body) the URL to
 /// send to is printed on standard error.
 pub fn run(a: &crate::cli::SignArgs) -> Result<(), String> {
+    let secret = secret_from(
+        a.secret.as_deref(),
+        a.secret_file.as_deref(),
+        a.scheme.is_some() && a.private_key.is_none(),
+    )?;
     let signer = Signer::new(SignerArgs {
         scheme: a.scheme.as_deref(),
-        secret: a.secret.as_deref(),
+        secret: secret.as_deref(),
         private_key: a.private_key.as_deref(),
         config: a.config.as_deref(),
         route: a.route.as_deref(),

@@ -70,5 +70,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 /// `verify.tolerance`, for schemes that sign a timestamp.
 pub const TOLERANCE: Duration = Duration::from_secs(300);
+/// `alerts.failing_after`.
+pub const FAILING_AFTER: u32 = 20;
 /// `idempotency.retry_after`.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);

@@ -29,7 +29,16 @@ pub struct File {
     pub server: Option<Server>,
     #[serde(default)]
     pub dedupe: Option<Dedupe>,
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
     pub routes: Spanned<Vec<Spanned<Route>>>,
+}
+
+/// `alerts:`: when the gateway raises its alert gauges.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    pub failing_after: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +143,7 @@ pub struct Hmac {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSource {
+    pub name: Option<Text>,
     pub env: Option<String>,
     pub file: Option<String>,
     pub value: Option<String>,

@@ -115,6 +115,7 @@ const HMAC: Kind = Kind::Map(&[
 ]);
 
 const SECRET_SOURCE: Kind = Kind::Map(&[
+    opt("name", Kind::Str),
     opt("env", Kind::Str),
     opt("file", Kind::Str),
     secret(opt("value", Kind::Str)),
@@ -168,5 +169,6 @@ const ROUTE: Kind = Kind::Map(&[
 pub(super) const FILE: Kind = Kind::Map(&[
     opt("server", SERVER),
     opt("dedupe", DEDUPE),
+    opt("alerts", Kind::Map(&[opt("failing_after", Kind::Int)])),
     req("routes", Kind::List(&ROUTE)),
 ]);

@@ -43,6 +43,22 @@ pub struct Config {
     pub routes: Vec<Arc<Route>>,
     /// Things that work but deserve a look (inline secrets, no dedupe).
     pub warnings: Vec<String>,
+    /// `alerts.failing_after`: how many signature mismatches in a row, with
+    /// no verified request between them, mark a route as failing.
+    pub failing_after: u32,
+    /// What an offline load did not check (secret variables and files,
+    /// upstream DNS); empty for a full load.
+    pub skipped: Vec<String>,
+}
+
+/// How a config is loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Check everything that does not need the production environment:
+    /// secret variables and files are not read (their routes get no keys)
+    /// and upstream hosts are not resolved (their address is unspecified).
+    /// Such a config is for `check`, never for serving.
+    pub offline: bool,
 }
 
 /// The development config shipped inside the binary: `hookgate run` with no
@@ -120,6 +136,11 @@ impl std::error::Error for ConfigError {}
 
 /// Parses and validates config text. `origin` names it in errors.
 pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    from_yaml_with(text, origin, LoadOptions::default())
+}
+
+/// [`from_yaml`] with load options (`check --offline`).
+pub fn from_yaml_with(text: &str, origin: &str, opts: LoadOptions) -> Result<Config, ConfigError> {
     let err = |problems| ConfigError {
         origin: origin.to_string(),
         problems: lint::with_snippets(text, problems),
@@ -144,7 +165,7 @@ pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         err(vec![Problem::at("", line, message.to_string())])
     })?;
     let mut problems = Vec::new();
-    let config = build(parsed, &mut problems);
+    let config = build(parsed, opts, &mut problems);
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -154,8 +175,13 @@ pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
 
 /// Builds the whole config, collecting every problem rather than stopping
 /// at the first: the result is meaningful only when `p` stays empty.
-fn build(f: file::File, p: &mut Problems) -> Config {
+fn build(f: file::File, opts: LoadOptions, p: &mut Problems) -> Config {
     let mut warnings = Vec::new();
+    let mut load = Load {
+        offline: opts.offline,
+        skipped: Vec::new(),
+    };
+    let failing_after = build_failing_after(f.alerts.as_ref(), p);
     let server = server::build_server(f.server, p);
     let in_flight_at = f
         .dedupe
@@ -186,7 +212,7 @@ fn build(f: file::File, p: &mut Problems) -> Config {
         }
         seen_names.push((name, name_line));
         let timeout_at = r.value.upstream.timeout.as_ref().map(|t| t.at);
-        let Some(route) = route::build_route(&key, r, &mut warnings, p) else {
+        let Some(route) = route::build_route(&key, r, &mut load, &mut warnings, p) else {
             continue;
         };
         check_in_flight_outlives_upstream(&dedupe, &route, &key, in_flight_at.or(timeout_at), p);
@@ -208,6 +234,34 @@ fn build(f: file::File, p: &mut Problems) -> Config {
         dedupe,
         routes,
         warnings,
+        failing_after,
+        skipped: load.skipped,
+    }
+}
+
+/// The load options as the builders see them, and what they skipped.
+pub(super) struct Load {
+    /// [`LoadOptions::offline`].
+    pub offline: bool,
+    /// What was not checked, said on stderr by `check --offline`.
+    pub skipped: Vec<String>,
+}
+
+/// `alerts.failing_after`: 1 or more, 20 when absent.
+fn build_failing_after(a: Option<&file::Alerts>, p: &mut Problems) -> u32 {
+    let Some(n) = a.and_then(|a| a.failing_after.as_ref()) else {
+        return defaults::FAILING_AFTER;
+    };
+    match u32::try_from(n.value) {
+        Ok(v) if v > 0 => v,
+        _ => {
+            p.push(Problem::at(
+                "alerts.failing_after",
+                value::pos(n),
+                "must be a whole number from 1 to 4294967295".into(),
+            ));
+            defaults::FAILING_AFTER
+        }
     }
 }
 
@@ -235,12 +289,17 @@ fn check_in_flight_outlives_upstream(
 
 /// Reads, parses and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, LoadOptions::default())
+}
+
+/// [`load`] with load options (`check --offline`).
+pub fn load_with(path: &Path, opts: LoadOptions) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         origin: origin.clone(),
         problems: vec![Problem::new("(file)", format!("cannot read: {e}"))],
     })?;
-    from_yaml(&text, &origin)
+    from_yaml_with(&text, &origin, opts)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 pub use super::choices::UnlistedEvent;
 use super::value::{or_default, pos, Size, Typed};
 use super::verification::{build_verification, Verification};
-use super::{defaults, file, Problem, Problems};
+use super::{defaults, file, Load, Problem, Problems};
 
 /// How a route matches a request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +146,7 @@ fn is_route_name(s: &str) -> bool {
 pub(super) fn build_route(
     key: &str,
     r: Spanned<file::Route>,
+    load: &mut Load,
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<Route> {
@@ -165,8 +166,8 @@ pub(super) fn build_route(
     let host = r.host.as_ref().map(|h| h.value.to_ascii_lowercase());
     let (methods, allow) = build_methods(key, r.methods.as_deref(), p);
     let max_body = build_max_body(&k("max_body"), r.max_body.as_ref(), p);
-    let upstream = build_upstream(&k("upstream"), &r.upstream, p);
-    let verify = build_verification(&k("verify"), &r.verify, &name, warnings, p);
+    let upstream = build_upstream(&k("upstream"), &r.upstream, load, p);
+    let verify = build_verification(&k("verify"), &r.verify, &name, load, warnings, p);
     let content_types: Vec<String> = match &r.content_types {
         None => defaults::content_types(&r.verify.scheme.value)
             .iter()
@@ -340,7 +341,12 @@ fn build_body_checks(key: &str, r: &file::Route, json_key: bool, p: &mut Problem
     }
 }
 
-fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Upstream> {
+fn build_upstream(
+    key: &str,
+    u: &file::Upstream,
+    load: &mut Load,
+    p: &mut Problems,
+) -> Option<Upstream> {
     let connect_timeout = or_default(
         u.connect_timeout.as_ref(),
         &format!("{key}.connect_timeout"),
@@ -396,9 +402,17 @@ fn build_upstream(key: &str, u: &file::Upstream, p: &mut Problems) -> Option<Ups
     };
     let port = url.port_or_known_default().unwrap_or(80);
     let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let addr = match resolve(bare_host, port) {
-        Ok(a) => a,
-        Err(why) => return bad(p, why),
+    let addr = match bare_host.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port),
+        Err(_) if load.offline => {
+            load.skipped
+                .push(format!("{key}.url: did not resolve `{bare_host}` (DNS)"));
+            SocketAddr::from(([0, 0, 0, 0], port))
+        }
+        Err(_) => match resolve(bare_host, port) {
+            Ok(a) => a,
+            Err(why) => return bad(p, why),
+        },
     };
     let authority = match url.port() {
         Some(port) => format!("{host}:{port}"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::value::{or_default, pos, text_enum};
-use super::{defaults, file, Problem, Problems};
+use super::{defaults, file, Load, Problem, Problems};
 use crate::verify::{self, Algorithm, Encoding, Key, KeyKind, Scheme};
 
 text_enum!(impl Encoding { Hex = "hex", Base64 = "base64" });
@@ -21,6 +21,9 @@ pub struct Verification {
     /// Keys derived from `secrets`, then from `public_keys`, tried in this
     /// order ([`verify::Verified::key_index`] indexes it).
     pub keys: Vec<Key>,
+    /// Each secret's `name`, or its 1-based position: the `secret` label
+    /// of `hookgate_verified_total` (same order as the secrets).
+    pub key_names: Vec<String>,
     /// Freshness window, for schemes that sign a timestamp.
     pub tolerance: Option<Duration>,
     /// `false` = monitor mode: failures are forwarded, marked unverified.
@@ -38,11 +41,17 @@ pub(super) fn build_verification(
     key: &str,
     v: &file::Verify,
     route: &str,
+    load: &mut Load,
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<Verification> {
     let scheme = build_scheme(key, v, p)?;
-    let keys = build_keys(key, v, scheme.as_ref(), route, warnings, p);
+    let keys = build_keys(key, v, scheme.as_ref(), route, load, warnings, p);
+    // Metric labels in `key_index` order: secrets, then public keys.
+    let secrets = v.secrets.as_ref().map_or(&[][..], |s| &s.value[..]);
+    let mut key_names = secret_names(key, secrets, p);
+    let public = v.public_keys.as_ref().map_or(0, |s| s.value.len());
+    key_names.extend((1..=public).map(|i| (secrets.len() + i).to_string()));
     let tkey = format!("{key}.tolerance");
     let tolerance = match (&v.tolerance, scheme.signs_timestamp()) {
         (Some(t), false) => {
@@ -78,6 +87,7 @@ pub(super) fn build_verification(
     Some(Verification {
         scheme,
         keys,
+        key_names,
         tolerance,
         enforce: v.enforce.unwrap_or(true),
         public_url,
@@ -108,6 +118,7 @@ fn build_keys(
     v: &file::Verify,
     scheme: &dyn Scheme,
     route: &str,
+    load: &mut Load,
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Vec<Key> {
@@ -142,7 +153,7 @@ fn build_keys(
         for (i, s) in list.value.iter().enumerate() {
             entries += 1;
             let skey = format!("{lkey}[{i}]");
-            let Some(text) = resolve_secret(&skey, s, source, route, warnings, p) else {
+            let Some(text) = resolve_secret(&skey, s, source, route, load, warnings, p) else {
                 continue;
             };
             let derived = match source {
@@ -275,11 +286,44 @@ fn read_secret_file(path: &str) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// Each secret's metric label: its `name` (letters, digits, `-_.`, unique
+/// in the route), or its 1-based position.
+fn secret_names(
+    key: &str,
+    secrets: &[Spanned<file::SecretSource>],
+    p: &mut Problems,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, s) in secrets.iter().enumerate() {
+        let name = match &s.value.name {
+            None => (i + 1).to_string(),
+            Some(n) => {
+                let ok = (1..=64).contains(&n.value.len())
+                    && n.value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                let nkey = format!("{key}.secrets[{i}].name");
+                if !ok {
+                    let why = "a secret name is 1-64 letters, digits, `-`, `_` or `.`";
+                    p.push(Problem::at(&nkey, pos(n), why.into()));
+                } else if names.contains(&n.value) {
+                    let why = format!("duplicate secret name `{}`", n.value);
+                    p.push(Problem::at(&nkey, pos(n), why));
+                }
+                n.value.clone()
+            }
+        };
+        names.push(name);
+    }
+    names
+}
+
 fn resolve_secret(
     key: &str,
     s: &Spanned<file::SecretSource>,
     source: Source,
     route: &str,
+    load: &mut Load,
     warnings: &mut Vec<String>,
     p: &mut Problems,
 ) -> Option<String> {
@@ -297,6 +341,15 @@ fn resolve_secret(
                 source.noun()
             ),
         ));
+        return None;
+    }
+    if load.offline && v.value.is_none() {
+        let what = match (&v.env, &v.file) {
+            (Some(var), _) => format!("{key}.env: did not read environment variable `{var}`"),
+            (_, Some(path)) => format!("{key}.file: did not read secret file `{path}`"),
+            _ => return None,
+        };
+        load.skipped.push(what);
         return None;
     }
     let secret = if let Some(var) = &v.env {
@@ -386,251 +439,5 @@ fn build_generic(key: &str, h: &Spanned<file::Hmac>, p: &mut Problems) -> Option
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::{from_yaml, Config, KeySource, Problem};
-
-    const DISCORD_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    const WHPK: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
-
-    /// A one-route config whose `verify:` block is `verify` (YAML lines at
-    /// the block's indentation) and whose route adds `extra`.
-    fn config(verify: &str, extra: &str) -> String {
-        let verify: String = verify.lines().map(|l| format!("      {l}\n")).collect();
-        let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
-        format!(
-            "routes:\n  - name: r\n    path: /in\n    upstream:\n      url: http://127.0.0.1:3000/hooks\n{extra}    verify:\n{verify}"
-        )
-    }
-
-    fn ok(verify: &str, extra: &str) -> Config {
-        let yaml = config(verify, extra);
-        from_yaml(&yaml, "t.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"))
-    }
-
-    fn refused(verify: &str, extra: &str) -> Vec<Problem> {
-        let yaml = config(verify, extra);
-        match from_yaml(&yaml, "t.yaml") {
-            Ok(_) => panic!("accepted:\n{yaml}"),
-            Err(e) => e.problems,
-        }
-    }
-
-    fn only(problems: &[Problem], key: &str, says: &str) {
-        assert_eq!(problems.len(), 1, "{problems:#?}");
-        assert_eq!(problems[0].key, key, "{problems:#?}");
-        assert!(problems[0].message.contains(says), "{}", problems[0]);
-    }
-
-    #[test]
-    fn public_url_is_required_by_url_signing_schemes() {
-        let p = refused("scheme: twilio\nsecrets: [{ value: tok }]", "");
-        only(&p, "routes[0].verify.public_url", "signs the URL");
-        let c = ok(
-            "scheme: twilio\nsecrets: [{ value: tok }]\npublic_url: https://hooks.example.com:8443/in",
-            "",
-        );
-        assert_eq!(
-            c.routes[0].verify.public_url.as_deref(),
-            Some("https://hooks.example.com:8443/in")
-        );
-        // Kept exactly as written: the sender signs those bytes.
-        let c = ok(
-            "scheme: square\nsecrets: [{ value: k }]\npublic_url: https://Hooks.Example.com/a%20b",
-            "",
-        );
-        assert_eq!(
-            c.routes[0].verify.public_url.as_deref(),
-            Some("https://Hooks.Example.com/a%20b")
-        );
-    }
-
-    #[test]
-    fn public_url_is_refused_elsewhere_and_when_malformed() {
-        let p = refused(
-            "scheme: github\nsecrets: [{ value: s }]\npublic_url: https://h.example/in",
-            "",
-        );
-        only(&p, "routes[0].verify.public_url", "does not sign the URL");
-        for (bad, says) in [
-            ("hooks.example.com/in", "not a URL"),
-            ("ftp://h.example/in", "http or https"),
-            ("https://u:p@h.example/in", "no user"),
-            ("https://h.example/in?x=1", "no query"),
-            ("https://h.example/in#f", "no query, fragment"),
-            ("\"https://h.example/in?\"", "no query"),
-        ] {
-            let p = refused(
-                &format!("scheme: hubspot\nsecrets: [{{ value: s }}]\npublic_url: {bad}"),
-                "",
-            );
-            only(&p, "routes[0].verify.public_url", says);
-        }
-        // One URL per route: a prefix route would take many.
-        let yaml = config(
-            "scheme: twilio\nsecrets: [{ value: tok }]\npublic_url: https://h.example/in",
-            "",
-        )
-        .replace("path: /in", "path_prefix: /in");
-        let p = from_yaml(&yaml, "t.yaml").unwrap_err().problems;
-        only(&p, "routes[0].verify.public_url", "path_prefix");
-    }
-
-    #[test]
-    fn public_key_schemes_take_public_keys_not_secrets() {
-        let c = ok(
-            &format!("scheme: discord\npublic_keys: [{{ value: {DISCORD_KEY} }}]"),
-            "",
-        );
-        assert_eq!(c.routes[0].verify.keys.len(), 1);
-        // A public key is no secret: no inline warning for it.
-        assert!(
-            !c.warnings.iter().any(|w| w.contains("inline")),
-            "{:?}",
-            c.warnings
-        );
-        let p = refused("scheme: discord\nsecrets: [{ value: s }]", "");
-        only(&p, "routes[0].verify.secrets", "configure `public_keys`");
-        let p = refused("scheme: sendgrid", "");
-        only(
-            &p,
-            "routes[0].verify.public_keys",
-            "at least one public key",
-        );
-        let p = refused("scheme: discord\npublic_keys: [{ value: abcd }]", "");
-        assert_eq!(p[0].key, "routes[0].verify.public_keys[0]", "{p:#?}");
-        let p = refused(
-            &format!("scheme: github\npublic_keys: [{{ value: {DISCORD_KEY} }}]"),
-            "",
-        );
-        assert!(
-            p.iter()
-                .any(|p| p.key == "routes[0].verify.public_keys"
-                    && p.message.contains("shared secret")),
-            "{p:#?}"
-        );
-        let p = refused("scheme: github", "");
-        only(&p, "routes[0].verify.secrets", "at least one secret");
-        let p = refused(
-            "scheme: discord\npublic_keys: [{ env: HOOKGATE_NO_SUCH_VAR_15 }]",
-            "",
-        );
-        only(&p, "routes[0].verify.public_keys[0].env", "is not set");
-    }
-
-    #[test]
-    fn standard_webhooks_takes_secrets_public_keys_or_both() {
-        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let c = ok(
-            &format!("scheme: standard-webhooks\nsecrets: [{{ value: {secret} }}]"),
-            "",
-        );
-        assert_eq!(c.routes[0].verify.keys.len(), 1);
-        let c = ok(
-            &format!("scheme: standard-webhooks\npublic_keys: [{{ value: \"{WHPK}\" }}]"),
-            "",
-        );
-        assert_eq!(c.routes[0].verify.keys.len(), 1);
-        let c = ok(
-            &format!("scheme: standard-webhooks\nsecrets: [{{ value: {secret} }}]\npublic_keys: [{{ value: \"{WHPK}\" }}]"),
-            "",
-        );
-        // Secrets first, then public keys: `key_index` counts in this order.
-        let kinds: Vec<_> = c.routes[0].verify.keys.iter().map(|k| k.kind()).collect();
-        assert_eq!(
-            kinds,
-            [
-                crate::verify::KeyKind::Secret,
-                crate::verify::KeyKind::PublicKey
-            ]
-        );
-        let p = refused("scheme: standard-webhooks\nsecrets: []", "");
-        only(&p, "routes[0].verify.secrets", "or both");
-    }
-
-    #[test]
-    fn handshake_defaults_on_where_the_scheme_has_one_and_is_refused_elsewhere() {
-        for scheme in ["slack", "zoom", "dropbox", "woocommerce"] {
-            let c = ok(&format!("scheme: {scheme}\nsecrets: [{{ value: s }}]"), "");
-            assert!(c.routes[0].verify.handshake, "{scheme}");
-        }
-        let c = ok(
-            &format!("scheme: discord\npublic_keys: [{{ value: {DISCORD_KEY} }}]"),
-            "",
-        );
-        assert!(c.routes[0].verify.handshake);
-        let c = ok(
-            "scheme: slack\nsecrets: [{ value: s }]\nhandshake: false",
-            "",
-        );
-        assert!(!c.routes[0].verify.handshake);
-        let c = ok("scheme: github\nsecrets: [{ value: s }]", "");
-        assert!(!c.routes[0].verify.handshake);
-        let p = refused(
-            "scheme: github\nsecrets: [{ value: s }]\nhandshake: true",
-            "",
-        );
-        only(&p, "routes[0].verify.handshake", "no setup handshake");
-    }
-
-    #[test]
-    fn scheme_key_follows_carries_id() {
-        // Mailgun's id is the signed token from the body: no header, and
-        // the default, so that a captured signature is accepted once.
-        let c = ok("scheme: mailgun\nsecrets: [{ value: k }]", "");
-        assert_eq!(c.routes[0].idempotency.source, KeySource::Scheme(None));
-        assert!(c.routes[0].idempotency.required);
-        let c = ok(
-            "scheme: mailgun\nsecrets: [{ value: k }]",
-            "idempotency: { key: scheme }",
-        );
-        assert_eq!(c.routes[0].idempotency.source, KeySource::Scheme(None));
-        let c = ok(
-            "scheme: gitlab\nsecrets: [{ value: k }]",
-            "idempotency: { key: scheme }",
-        );
-        assert!(matches!(
-            c.routes[0].idempotency.source,
-            KeySource::Scheme(Some(_))
-        ));
-        let p = refused(
-            "scheme: slack\nsecrets: [{ value: s }]",
-            "idempotency: { key: scheme }",
-        );
-        only(&p, "routes[0].idempotency.key", "no delivery id");
-    }
-
-    #[test]
-    fn slack_and_twilio_take_forms_by_default() {
-        let form = "application/x-www-form-urlencoded";
-        let c = ok("scheme: slack\nsecrets: [{ value: s }]", "");
-        assert_eq!(c.routes[0].content_types, ["application/json", form]);
-        let c = ok(
-            "scheme: twilio\nsecrets: [{ value: s }]\npublic_url: https://h.example/in",
-            "",
-        );
-        assert_eq!(c.routes[0].content_types, ["application/json", form]);
-        let c = ok("scheme: github\nsecrets: [{ value: s }]", "");
-        assert_eq!(c.routes[0].content_types, ["application/json"]);
-        // Explicit wins.
-        let c = ok(
-            "scheme: slack\nsecrets: [{ value: s }]",
-            "content_types: [application/json]",
-        );
-        assert_eq!(c.routes[0].content_types, ["application/json"]);
-        // A required JSON key refuses form bodies: said at load.
-        let c = ok(
-            "scheme: slack\nsecrets: [{ value: s }]",
-            "idempotency: { key: \"json:/event_id\" }",
-        );
-        assert!(
-            c.warnings.iter().any(|w| w.contains("form-encoded")),
-            "{:?}",
-            c.warnings
-        );
-        let c = ok(
-            "scheme: slack\nsecrets: [{ value: s }]",
-            "idempotency: { key: \"json:/event_id\", required: false }",
-        );
-        assert!(!c.warnings.iter().any(|w| w.contains("form-encoded")));
-    }
-}
+#[path = "verification_tests.rs"]
+mod tests;

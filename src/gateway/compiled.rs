@@ -16,7 +16,7 @@ use prometheus::IntGauge;
 
 use super::routing::RouteTable;
 use crate::config::{Config, Route};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 
 /// Upstream connections idle longer than this are not reused. It sits under
 /// the 5 s keep-alive default of common receivers (Node.js), so that a pooled
@@ -35,6 +35,8 @@ pub(crate) struct CompiledRoute {
     pub connector: Arc<Connector>,
     /// `hookgate_inflight_reservations{route}`.
     pub inflight: IntGauge,
+    /// The route's verification instruments.
+    pub verification: RouteMetrics,
 }
 
 impl Deref for CompiledRoute {
@@ -61,11 +63,17 @@ pub(crate) struct Routes {
 impl Routes {
     /// Compiles `config`'s routes, taking connectors from `pools`.
     pub fn compile(config: &Config, pools: &Pools, metrics: &Metrics) -> Self {
+        let policy = config.dedupe.on_error();
         let compiled = config.routes.iter().map(|route| {
+            // Counted from start, at 0, under the policy in force.
+            metrics
+                .dedupe_errors
+                .with_label_values(&[&*route.name, policy.as_str()]);
             Arc::new(CompiledRoute {
                 peer: peer_for(route),
                 connector: pools.for_ca(route.upstream.ca.as_deref()),
                 inflight: metrics.inflight.with_label_values(&[&*route.name]),
+                verification: metrics.for_route(route, config.failing_after),
                 route: route.clone(),
             })
         });

@@ -18,11 +18,13 @@
 mod body;
 mod checks;
 mod compiled;
+mod drain;
 mod forward;
 mod framing;
 mod handshake;
 mod ids;
 mod limits;
+mod observe;
 mod proxy;
 mod rejection;
 mod reservation;
@@ -111,6 +113,10 @@ pub struct RequestCtx {
     /// Answered like a duplicate because its signature was delivered or is
     /// in flight under another idempotency key: a replay.
     replayed: bool,
+    /// What the stages saw, for the access line.
+    seen: observe::Seen,
+    /// Counted in flight until dropped.
+    _in_flight: drain::InFlight,
 }
 
 impl RequestCtx {
@@ -198,6 +204,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// `server.max_buffered`, shared by every request.
     budget: Arc<BodyBudget>,
+    /// Requests in flight, and whether the process is shutting down.
+    drain: drain::Drain,
 }
 
 impl Gateway {
@@ -219,6 +227,7 @@ impl Gateway {
             on_store_error: config.dedupe.on_error(),
             metrics,
             budget: BodyBudget::new(config.server.max_buffered),
+            drain: drain::Drain::default(),
         }
     }
 
@@ -249,6 +258,17 @@ impl Gateway {
         &self.store
     }
 
+    /// Requests begun and not yet logged.
+    pub fn in_flight(&self) -> usize {
+        self.drain.in_flight()
+    }
+
+    /// The process is shutting down: answers from now on close their
+    /// connection.
+    pub fn start_draining(&self) {
+        self.drain.start();
+    }
+
     /// Fresh per-request state.
     pub fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
@@ -260,6 +280,8 @@ impl Gateway {
             monitored_failure: None,
             buffered: None,
             replayed: false,
+            seen: observe::Seen::default(),
+            _in_flight: self.drain.enter(),
         }
     }
 
@@ -295,6 +317,9 @@ impl Gateway {
                 return Err(e);
             }
         };
+        if self.drain.draining() {
+            s.set_keepalive(None);
+        }
         answer.write(s, &ctx.request_id).await?;
         Ok(true)
     }
@@ -343,7 +368,8 @@ impl Gateway {
         };
         ctx.buffered = Some(lease);
 
-        let verified = match authenticate(s.req_header(), &route, signature, &body)? {
+        let verdict = authenticate(s.req_header(), &route, signature, &body, &mut ctx.seen)?;
+        let verified = match verdict {
             Ok(verified) => verified,
             Err(f) if route.verify.enforce => return Err(read(f.into()).into()),
             Err(f) => {
@@ -374,12 +400,15 @@ impl Gateway {
     ) -> std::result::Result<Delivery, Stop> {
         let route = delivery.route.clone();
         let read = |reason| Rejection::on(&route, reason, BodyState::Read);
-        let json = match checks::body_checks(req, &route, &delivery.body).map_err(read)? {
+        let checked = checks::body_checks(req, &route, &delivery.body);
+        ctx.seen.event_type = observe::event_type(&route, &checked, &delivery.body);
+        let json = match checked.map_err(read)? {
             BodyVerdict::Pass(json) => json,
             BodyVerdict::Settle(what) => return Err(Stop::Settle(what)),
         };
         let key = checks::idempotency_key(req, &route, verified.id.as_deref(), json.as_ref())
             .map_err(read)?;
+        ctx.seen.key(key.as_deref());
         match key {
             Some(key) => {
                 let key = DedupeKey::new(&route.idempotency.namespace, &key);
@@ -530,6 +559,9 @@ impl Gateway {
         } else {
             Outcome::ForwardedUnverified(status.as_u16())
         });
+        if self.drain.draining() {
+            s.set_keepalive(None);
+        }
         if let Err(e) =
             forward::relay(s, &route.connector, &route.peer, answer, &ctx.request_id).await
         {
@@ -537,32 +569,6 @@ impl Gateway {
             s.set_keepalive(None);
         }
         Ok(())
-    }
-
-    /// Writes the request's access-log line and records its metrics. Call
-    /// it from `ProxyHttp::logging`. Never logs secrets, signatures or bodies.
-    pub fn logging(&self, s: &Session, e: Option<&Error>, ctx: &RequestCtx) {
-        let status = s.response_written().map_or(0, |r| r.status.as_u16());
-        let outcome = ctx.outcome.map_or("aborted", Outcome::label);
-        let route = ctx.route_name().unwrap_or("-");
-        let upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0);
-        let elapsed = ctx.started.elapsed();
-        let error = e.map(|e| e.etype().as_str());
-        let reason = ctx.reason().unwrap_or("-");
-        let duplicate = ctx.outcome == Some(Outcome::Settled(Settled::Duplicate));
-        self.metrics
-            .record_request(route, outcome, reason, duplicate, elapsed);
-        tracing::info!(
-            target: "hookgate::access",
-            request_id = %ctx.request_id,
-            route,
-            outcome,
-            reason,
-            status,
-            upstream_ms,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            error,
-        );
     }
 }
 
@@ -574,6 +580,7 @@ fn authenticate(
     route: &CompiledRoute,
     signature: std::result::Result<verify::SignatureHeader, verify::Failure>,
     body: &[u8],
+    seen: &mut observe::Seen,
 ) -> std::result::Result<verify::Verdict, Stop> {
     let v = &route.verify;
     let query = req.uri.query();
@@ -584,16 +591,17 @@ fn authenticate(
     let signed = verify::SignedRequest::new(req.method.as_str(), &req.headers, body)
         .with_url(url.as_deref())
         .with_query(query);
+    let now = verify::unix_now();
     let verdict = signature.and_then(|header| {
-        let now = verify::unix_now();
-        verify::verify_parsed(
-            v.scheme.as_ref(),
-            &header,
-            &signed,
-            &v.keys,
-            now,
-            v.tolerance,
-        )
+        let check = |tolerance| {
+            let scheme = v.scheme.as_ref();
+            verify::verify_parsed(scheme, &header, &signed, &v.keys, now, tolerance)
+        };
+        let verdict = check(v.tolerance);
+        // A stale request whose MAC matched still tells the clock skew.
+        let stale_ts = || check(None).ok().and_then(|v| v.timestamp);
+        seen.signature_age = observe::verdict(route, &verdict, now, stale_ts);
+        verdict
     });
     // A verified setup handshake: answered, with no key and nothing
     // forwarded.
