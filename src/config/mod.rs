@@ -7,6 +7,7 @@
 
 mod file;
 pub mod model;
+mod redis;
 pub mod units;
 
 use std::fmt;

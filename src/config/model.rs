@@ -297,11 +297,16 @@ pub struct Forward {
 }
 
 /// Where a value came from, for error messages.
-fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
+pub(super) fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
-fn dur(p: &mut Problems, v: &Option<file::Text>, key: &str, default: Duration) -> Duration {
+pub(super) fn dur(
+    p: &mut Problems,
+    v: &Option<file::Text>,
+    key: &str,
+    default: Duration,
+) -> Duration {
     match v {
         None => default,
         Some(t) => parse_duration(&t.value).unwrap_or_else(|e| {
@@ -506,7 +511,7 @@ fn build_dedupe(
             Backend::Memory
         }
         Some(("redis", b)) => match &d.redis {
-            Some(r) => build_redis(r, p).unwrap_or(Backend::Memory),
+            Some(r) => super::redis::build_redis(r, p).unwrap_or(Backend::Memory),
             None => {
                 p.push(Problem::at(
                     "dedupe.redis",
@@ -557,103 +562,6 @@ fn build_dedupe(
         ttl,
         in_flight_timeout,
         max_entries,
-    })
-}
-
-/// The longest `dedupe.redis.prefix`.
-const MAX_PREFIX: usize = 256;
-
-fn build_redis(r: &Spanned<file::Redis>, p: &mut Problems) -> Option<Backend> {
-    let before = p.len();
-    let r = &r.value;
-    // Messages never repeat the URL: it may hold a password.
-    let url = r.url.value.trim();
-    let ukey = "dedupe.redis.url";
-    match url::Url::parse(url).map(|u| u.scheme().to_string()) {
-        Ok(s) if s == "redis" || s == "valkey" => {
-            if redis::Client::open(url).is_err() {
-                p.push(Problem::at(
-                    ukey,
-                    pos(&r.url),
-                    "not a valid Redis URL; use redis://[user:password@]host[:port][/db]".into(),
-                ));
-            }
-        }
-        Ok(s) if s == "rediss" || s == "valkeys" => p.push(Problem::at(
-            ukey,
-            pos(&r.url),
-            format!("`{s}://` (TLS to Redis) is not supported by this build yet; use redis:// on a private network or through a TLS tunnel"),
-        )),
-        Ok(s) => p.push(Problem::at(
-            ukey,
-            pos(&r.url),
-            format!("scheme `{s}` is not supported; use redis:// or valkey://"),
-        )),
-        Err(_) => p.push(Problem::at(
-            ukey,
-            pos(&r.url),
-            "not a URL; use redis://[user:password@]host[:port][/db]".into(),
-        )),
-    }
-    let prefix = match &r.prefix {
-        None => "hookgate:".to_string(),
-        Some(x) if x.value.len() <= MAX_PREFIX => x.value.clone(),
-        Some(x) => {
-            p.push(Problem::at(
-                "dedupe.redis.prefix",
-                pos(x),
-                format!("at most {MAX_PREFIX} bytes"),
-            ));
-            String::new()
-        }
-    };
-    let timeout = dur(
-        p,
-        &r.timeout,
-        "dedupe.redis.timeout",
-        Duration::from_secs(1),
-    );
-    if timeout.is_zero() || timeout > Duration::from_secs(60) {
-        let at = r.timeout.as_ref().map_or((0, 0), pos);
-        p.push(Problem::at(
-            "dedupe.redis.timeout",
-            at,
-            "must be longer than zero and at most 60s".into(),
-        ));
-    }
-    let connections = match &r.connections {
-        None => 2,
-        Some(c) if (1..=64).contains(&c.value) => c.value as usize,
-        Some(c) => {
-            p.push(Problem::at(
-                "dedupe.redis.connections",
-                pos(c),
-                "must be between 1 and 64".into(),
-            ));
-            1
-        }
-    };
-    let on_error = match r.on_error.as_ref().map(|o| (o.value.as_str(), o)) {
-        None | Some(("fail_closed", _)) => OnStoreError::FailClosed,
-        Some(("fail_open", _)) => OnStoreError::FailOpen,
-        Some((other, o)) => {
-            p.push(Problem::at(
-                "dedupe.redis.on_error",
-                pos(o),
-                format!("`{other}`: use `fail_closed` or `fail_open`"),
-            ));
-            OnStoreError::FailClosed
-        }
-    };
-    if p.len() != before {
-        return None;
-    }
-    Some(Backend::Redis {
-        url: url.to_string(),
-        prefix,
-        timeout,
-        connections,
-        on_error,
     })
 }
 
