@@ -39,20 +39,16 @@ pub fn store_for(config: &Config) -> Result<Arc<dyn DedupeStore>, StartError> {
             d.ttl,
             d.in_flight_timeout,
         ))),
-        Backend::Redis {
-            url,
-            prefix,
-            timeout,
-            connections,
-            on_error: _,
-        } => {
+        Backend::Redis(r) => {
             let store = RedisStore::new(RedisOptions {
-                url: url.clone(),
-                prefix: prefix.clone(),
-                timeout: *timeout,
-                connections: *connections,
+                target: r.target.clone(),
+                tls: r.tls.clone(),
+                prefix: r.prefix.clone(),
+                timeout: r.timeout,
+                connections: r.connections,
                 ttl: d.ttl,
                 in_flight_timeout: d.in_flight_timeout,
+                wait_replicas: r.wait_replicas,
             })
             .map_err(|e| StartError(e.to_string()))?;
             Ok(Arc::new(store))

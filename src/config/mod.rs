@@ -8,6 +8,7 @@
 mod file;
 pub mod model;
 mod redis;
+pub use redis::RedisConfig;
 pub mod units;
 
 use std::fmt;
@@ -276,13 +277,15 @@ routes:
         .unwrap();
         assert_eq!(
             c.dedupe.backend,
-            Backend::Redis {
-                url: "redis://127.0.0.1:6380/2".into(),
+            Backend::Redis(RedisConfig {
+                target: crate::dedupe::RedisTarget::Single("redis://127.0.0.1:6380/2".into()),
+                tls: Default::default(),
                 prefix: "hookgate:".into(),
                 timeout: std::time::Duration::from_secs(1),
                 connections: 2,
                 on_error: OnStoreError::FailClosed,
-            }
+                wait_replicas: 0,
+            })
         );
         assert_eq!(c.dedupe.on_error(), OnStoreError::FailClosed);
         let c = from_yaml(
@@ -292,13 +295,13 @@ routes:
             "t.yaml",
         )
         .unwrap();
-        let Backend::Redis {
+        let Backend::Redis(RedisConfig {
             prefix,
             timeout,
             connections,
             on_error,
             ..
-        } = &c.dedupe.backend
+        }) = &c.dedupe.backend
         else {
             panic!("{:?}", c.dedupe.backend)
         };
@@ -325,7 +328,11 @@ routes:
         let cases = [
             ("    url: http://127.0.0.1:6379\n", "dedupe.redis.url", 7),
             ("    url: not a url\n", "dedupe.redis.url", 7),
-            ("    url: rediss://127.0.0.1:6379\n", "dedupe.redis.url", 7),
+            (
+                "    url: rediss://127.0.0.1:6379\n    cert: c.pem\n",
+                "dedupe.redis.cert",
+                8,
+            ),
             (
                 "    url: redis://127.0.0.1\n    on_error: shrug\n",
                 "dedupe.redis.on_error",

@@ -89,7 +89,7 @@ impl Dedupe {
     pub fn on_error(&self) -> OnStoreError {
         match &self.backend {
             Backend::Memory => OnStoreError::FailClosed,
-            Backend::Redis { on_error, .. } => *on_error,
+            Backend::Redis(r) => r.on_error,
         }
     }
 }
@@ -100,41 +100,15 @@ pub enum Backend {
     /// In-process compact table ([`crate::dedupe::MemoryStore`]).
     Memory,
     /// A Redis (6+) or Valkey shared by every replica (`dedupe.redis`).
-    Redis {
-        /// `redis://[user:password@]host[:port][/db]` (or `valkey://`).
-        /// May hold a password: never log it.
-        url: String,
-        /// Prepended to every key (default `hookgate:`), so that several
-        /// gateways or other programs can share one Redis.
-        prefix: String,
-        /// Limit of every Redis call, connecting included (default 1 s).
-        timeout: Duration,
-        /// Multiplexed connections, used in turn (default 2).
-        connections: usize,
-        /// What a request gets while Redis fails (default fail closed).
-        on_error: OnStoreError,
-    },
+    Redis(super::RedisConfig),
 }
 
 impl std::fmt::Debug for Backend {
-    // By hand, so that a password in the URL never reaches a log.
+    // `RedisConfig`'s `Debug` redacts URL passwords and TLS files.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Backend::Memory => f.write_str("Memory"),
-            Backend::Redis {
-                url,
-                prefix,
-                timeout,
-                connections,
-                on_error,
-            } => f
-                .debug_struct("Redis")
-                .field("url", &redact_url(url))
-                .field("prefix", prefix)
-                .field("timeout", timeout)
-                .field("connections", connections)
-                .field("on_error", on_error)
-                .finish(),
+            Backend::Redis(r) => f.debug_tuple("Redis").field(r).finish(),
         }
     }
 }

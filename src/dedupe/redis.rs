@@ -1,5 +1,6 @@
 //! The dedupe store on Redis (6 or later) or Valkey, shared by several
-//! gateway replicas.
+//! gateway replicas: one server (plain or TLS), a Redis Cluster, or a
+//! primary found through Sentinel.
 //!
 //! This module owns the Redis data layout, the Lua scripts that change it,
 //! the connections to Redis, and a small local cache of keys known to be
@@ -29,6 +30,22 @@
 //! Scripts are sent with `EVALSHA` and loaded again when Redis lost them
 //! (after a restart).
 //!
+//! Every script reads and writes exactly one key, so each is atomic on a
+//! Redis Cluster too (one key is one slot). A caller that needs two
+//! identities per delivery reserves them one after the other and releases
+//! the first (token-checked) when the second conflicts: nothing here needs
+//! two keys in one slot.
+//!
+//! # Replication
+//!
+//! Redis replicates asynchronously: a write a primary acknowledged can be
+//! lost when that primary dies before its replicas have it. With
+//! `wait_replicas: N`, a reservation that acquired and a settle are each
+//! followed by `WAIT N <timeout>` on the same connection (on a Cluster, on
+//! the key's primary); fewer than `N` acknowledgements make the call fail
+//! (an acquired reservation is released first), so the gateway forwards
+//! only what `N` replicas hold.
+//!
 //! # Failures
 //!
 //! Every call, connecting included, is limited by `timeout`; a timeout, a
@@ -36,10 +53,26 @@
 //! gateway's `on_error` policy decides what the sender gets. Connections
 //! are made lazily, on the first call that needs one, on whatever tokio
 //! runtime that call runs (Pingora's): a failed connect is retried by the
-//! next call, and an established connection that drops is reconnected by
-//! the `redis` crate's `ConnectionManager`. A call that fails on a dropped
-//! connection is tried once more (all three scripts are idempotent), so the
-//! first request after Redis comes back already succeeds.
+//! next call. A call that fails on a dropped connection is tried once more
+//! (all three scripts are idempotent), so the first request after Redis
+//! comes back already succeeds.
+//!
+//! - One server: the `redis` crate's `ConnectionManager` reconnects a
+//!   dropped connection.
+//! - Cluster: the crate's cluster connection follows `MOVED`/`ASK` and
+//!   refreshes its slot map when the topology changes.
+//! - Sentinel: hookgate asks the sentinels (in turn) for the primary's
+//!   address, checks with `ROLE` that it is a primary, and keeps that
+//!   connection until it fails or answers as no primary would (`READONLY`,
+//!   `MASTERDOWN`, `NOREPLICAS`, `LOADING`, too few `WAIT`
+//!   acknowledgements); the next call asks the sentinels again.
+//!
+//! # TLS
+//!
+//! `rediss://` URLs connect with rustls, verified against the system roots
+//! or the configured CA, with an optional client certificate. The same
+//! settings apply to every node of a Cluster and to the sentinels and the
+//! primary they name.
 //!
 //! # Local layer
 //!
@@ -51,16 +84,24 @@
 //! depends on it: Redis remains the source of truth.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{FromRedisValue, RedisError, Script};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use ::redis::{
+    AsyncConnectionConfig, ClientTlsConfig, ErrorKind, FromRedisValue, RedisError, Script,
+    ServerErrorKind, TlsCertificates,
+};
 use async_trait::async_trait;
 use moka::future::Cache;
 use moka::Expiry;
 use tokio::sync::OnceCell;
 
 use super::{DedupeKey, DedupeStore, Reservation, StoreError, Token};
+use crate::config::model::redact_url;
 
 /// Reserve: `{1, 0}` acquired (or already ours), `{2, ms left}` delivered,
 /// `{0, 0}` in flight.
@@ -106,11 +147,130 @@ pub const LOCAL_TTL: Duration = Duration::from_secs(300);
 /// How many delivered keys the local layer remembers at most.
 pub const LOCAL_ENTRIES: u64 = 10_000;
 
+/// Where the store's Redis is. URLs may hold a password: the `Debug` of
+/// this type redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server: `redis[s]://[user:password@]host[:port][/db]` (or
+    /// `valkey[s]://`).
+    Single(String),
+    /// A Redis Cluster, found from these seed nodes (same URL form; every
+    /// node must accept the same credentials).
+    Cluster(Vec<String>),
+    /// The primary that these sentinels name `master`. The primary is
+    /// reached with the scheme (TLS or not), user, password and db of the
+    /// first sentinel URL; the sentinels themselves are asked without db.
+    Sentinel {
+        /// The name the sentinels monitor it under.
+        master: String,
+        /// The sentinels' URLs.
+        urls: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |v: &[String]| v.iter().map(|u| redact_url(u)).collect::<Vec<_>>();
+        match self {
+            RedisTarget::Single(url) => f.debug_tuple("Single").field(&redact_url(url)).finish(),
+            RedisTarget::Cluster(urls) => f.debug_tuple("Cluster").field(&redact(urls)).finish(),
+            RedisTarget::Sentinel { master, urls } => f
+                .debug_struct("Sentinel")
+                .field("master", master)
+                .field("urls", &redact(urls))
+                .finish(),
+        }
+    }
+}
+
+impl RedisTarget {
+    /// Every URL of the target.
+    pub fn urls(&self) -> &[String] {
+        match self {
+            RedisTarget::Single(url) => std::slice::from_ref(url),
+            RedisTarget::Cluster(urls) | RedisTarget::Sentinel { urls, .. } => urls,
+        }
+    }
+
+    /// Whether the (first) URL asks for TLS.
+    pub fn is_tls(&self) -> bool {
+        self.urls().first().is_some_and(|u| is_tls_url(u))
+    }
+}
+
+/// Whether `url`'s scheme is `rediss` or `valkeys`.
+pub fn is_tls_url(url: &str) -> bool {
+    let scheme = url.split("://").next().unwrap_or("");
+    scheme.eq_ignore_ascii_case("rediss") || scheme.eq_ignore_ascii_case("valkeys")
+}
+
+/// TLS material for `rediss://`, as PEM bytes. Empty: the system roots,
+/// no client certificate. `Debug` shows which parts are set, never them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// CA certificates to verify the servers with, instead of the system
+    /// roots.
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate chain and private key, for mutual TLS.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("ca", &self.ca.is_some())
+            .field("client_cert", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl RedisTls {
+    fn certificates(&self) -> TlsCertificates {
+        TlsCertificates {
+            client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            root_cert: self.ca.clone(),
+        }
+    }
+
+    /// Checks that the PEM parts parse (a CA with at least one
+    /// certificate; a certificate chain and a private key), without
+    /// connecting. The message names the part, never its content.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(ca) = &self.ca {
+            if !contains_pem(ca, "CERTIFICATE") {
+                return Err("the CA file holds no PEM certificate".into());
+            }
+        }
+        if let Some((cert, key)) = &self.client {
+            if !contains_pem(cert, "CERTIFICATE") {
+                return Err("the client certificate file holds no PEM certificate".into());
+            }
+            if !contains_pem(key, "PRIVATE KEY") {
+                return Err("the client key file holds no PEM private key".into());
+            }
+        }
+        ::redis::Client::build_with_tls("rediss://127.0.0.1", self.certificates())
+            .map(|_| ())
+            .map_err(|e| format!("unusable TLS files: {e}"))
+    }
+}
+
+fn contains_pem(pem: &[u8], label: &str) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    text.lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")))
+}
+
 /// Settings of a [`RedisStore`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RedisOptions {
-    /// `redis://[user:password@]host[:port][/db]` or `valkey://…`.
-    pub url: String,
+    /// Where Redis is.
+    pub target: RedisTarget,
+    /// TLS settings, for `rediss://` URLs.
+    pub tls: RedisTls,
     /// Prepended to every key.
     pub prefix: String,
     /// Limit of each store call, connecting and one retry included.
@@ -121,20 +281,117 @@ pub struct RedisOptions {
     pub ttl: Duration,
     /// How long a reservation lives without an answer.
     pub in_flight_timeout: Duration,
+    /// After an acquiring reserve and a settle, `WAIT` for this many
+    /// replicas (0: do not wait).
+    pub wait_replicas: u32,
+}
+
+impl RedisOptions {
+    /// Options for one server at `url`, with the config file's defaults
+    /// (prefix `hookgate:`, 1 s timeout, 2 connections, 72 h ttl, 60 s in
+    /// flight, no TLS files, no `WAIT`).
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisOptions {
+            target: RedisTarget::Single(url.into()),
+            tls: RedisTls::default(),
+            prefix: "hookgate:".into(),
+            timeout: Duration::from_secs(1),
+            connections: 2,
+            ttl: Duration::from_secs(72 * 3600),
+            in_flight_timeout: Duration::from_secs(60),
+            wait_replicas: 0,
+        }
+    }
+}
+
+/// How the store reaches Redis.
+enum Backend {
+    /// One lazily made connection manager per configured connection.
+    Single {
+        client: Box<::redis::Client>,
+        pool: Vec<OnceCell<ConnectionManager>>,
+    },
+    /// One lazily made cluster connection per configured connection.
+    Cluster {
+        client: Box<::redis::cluster::ClusterClient>,
+        pool: Vec<OnceCell<ClusterConnection>>,
+    },
+    Sentinel(SentinelBackend),
+}
+
+/// The primary behind a set of sentinels.
+struct SentinelBackend {
+    master: String,
+    /// One client per sentinel, asked in turn.
+    sentinels: Vec<::redis::Client>,
+    /// The primary's URL but for its host and port.
+    node: url::Url,
+    tls: Option<TlsCertificates>,
+    /// The current connection to the primary per configured connection;
+    /// `None` until the first call, and again after a failure.
+    pool: Vec<Mutex<Option<MultiplexedConnection>>>,
+}
+
+/// One connection of any backend, to run a command on.
+enum Conn {
+    Manager(ConnectionManager),
+    Cluster(ClusterConnection),
+    Plain(MultiplexedConnection),
+}
+
+impl Conn {
+    async fn invoke<T: FromRedisValue>(
+        &mut self,
+        script: &Script,
+        key: &str,
+        args: &[&str],
+    ) -> Result<T, RedisError> {
+        let mut inv = script.key(key);
+        for a in args {
+            inv.arg(*a);
+        }
+        match self {
+            Conn::Manager(c) => inv.invoke_async(c).await,
+            Conn::Cluster(c) => inv.invoke_async(c).await,
+            Conn::Plain(c) => inv.invoke_async(c).await,
+        }
+    }
+
+    /// `WAIT replicas timeout` where `key`'s last write went: the same
+    /// connection, or on a Cluster the connection to the key's primary.
+    async fn wait(
+        &mut self,
+        key: &str,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<i64, RedisError> {
+        let mut cmd = ::redis::cmd("WAIT");
+        cmd.arg(replicas).arg(millis(timeout));
+        match self {
+            Conn::Manager(c) => cmd.query_async(c).await,
+            Conn::Plain(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                let v = c.route_command(cmd, route).await?;
+                i64::from_redis_value(v).map_err(RedisError::from)
+            }
+        }
+    }
 }
 
 /// A [`DedupeStore`] in Redis: shared by every replica that uses the same
 /// Redis and prefix, and kept across restarts of the gateway.
 pub struct RedisStore {
-    client: ::redis::Client,
-    /// One lazily made connection manager per configured connection.
-    pool: Vec<OnceCell<ConnectionManager>>,
+    backend: Backend,
     next: AtomicUsize,
     prefix: String,
     timeout: Duration,
     ttl_ms: u64,
     in_flight_ms: u64,
     ttl: Duration,
+    wait_replicas: u32,
     /// The local layer: keys known delivered, each with its remaining
     /// lifetime in Redis (capped) as its own expiry.
     delivered: Cache<DedupeKey, Duration>,
@@ -146,9 +403,16 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // No URL: it may hold a password.
+        let kind = match &self.backend {
+            Backend::Single { .. } => "single",
+            Backend::Cluster { .. } => "cluster",
+            Backend::Sentinel(_) => "sentinel",
+        };
         f.debug_struct("RedisStore")
+            .field("backend", &kind)
             .field("prefix", &self.prefix)
-            .field("connections", &self.pool.len())
+            .field("connections", &self.pool_len())
+            .field("wait_replicas", &self.wait_replicas)
             .finish_non_exhaustive()
     }
 }
@@ -179,35 +443,179 @@ fn millis(d: Duration) -> u64 {
 /// A connection-level failure, after which a second try may succeed on a
 /// fresh connection.
 fn is_connection_error(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_unrecoverable_error()
+    e.is_io_error() || e.is_unrecoverable_error() || e.is_connection_dropped()
+}
+
+/// An answer after which a Sentinel connection must be dropped: it failed,
+/// or its server is no (usable) primary any more.
+fn is_not_primary(e: &RedisError) -> bool {
+    is_connection_error(e)
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::ReadOnly
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::BusyLoading
+            )
+        )
+        || e.code() == Some("NOREPLICAS")
+}
+
+fn open_client(url: &str, tls: Option<&TlsCertificates>) -> Result<::redis::Client, RedisError> {
+    match tls {
+        Some(certs) if is_tls_url(url) => ::redis::Client::build_with_tls(url, certs.clone()),
+        _ => ::redis::Client::open(url),
+    }
+}
+
+/// A sentinel URL without its db: sentinels know no `SELECT`.
+fn without_db(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_path("");
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+impl SentinelBackend {
+    /// Asks the sentinels in turn for the primary, connects to it and checks
+    /// that it calls itself primary.
+    async fn connect(&self, timeout: Duration) -> Result<MultiplexedConnection, RedisError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let addr: Result<Option<(String, u16)>, RedisError> = async {
+                let mut c = sentinel
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                ::redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&self.master)
+                    .query_async(&mut c)
+                    .await
+            }
+            .await;
+            let (host, port) = match addr {
+                Ok(Some(a)) => a,
+                Ok(None) => {
+                    last = Some(RedisError::from((
+                        ErrorKind::Client,
+                        "a sentinel does not know the master name",
+                    )));
+                    continue;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let mut node = self.node.clone();
+            if node.set_host(Some(&host)).is_err() || node.set_port(Some(port)).is_err() {
+                last = Some(RedisError::from((
+                    ErrorKind::Client,
+                    "a sentinel named an unusable primary address",
+                )));
+                continue;
+            }
+            let client = open_client(node.as_str(), self.tls.as_ref())?;
+            let mut c = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            let role: Vec<::redis::Value> = ::redis::cmd("ROLE").query_async(&mut c).await?;
+            let is_master = matches!(role.first(), Some(v) if String::from_redis_value(v.clone()).is_ok_and(|r| r == "master"));
+            if is_master {
+                return Ok(c);
+            }
+            last = Some(RedisError::from((
+                ErrorKind::Server(ServerErrorKind::ReadOnly),
+                "the server the sentinels name is not a primary (failover in progress)",
+            )));
+        }
+        Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no sentinel configured"))))
+    }
 }
 
 impl RedisStore {
-    /// A store for `options`. Checks the URL but does not connect: the
-    /// first call does.
+    /// A store for `options`. Checks the URLs and TLS files but does not
+    /// connect: the first call does.
     pub fn new(options: RedisOptions) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(options.url.as_str())
-            .map_err(|_| StoreError("invalid redis URL".into()))?;
+        let n = options.connections.max(1);
+        let tls = options.target.is_tls().then(|| options.tls.certificates());
+        let invalid = |what: &str, e: RedisError| {
+            // The crate's message, never the URL: it may hold a password.
+            StoreError(format!("invalid redis {what}: {:?}", e.kind()))
+        };
+        let backend = match &options.target {
+            RedisTarget::Single(url) => Backend::Single {
+                client: Box::new(open_client(url, tls.as_ref()).map_err(|e| invalid("URL", e))?),
+                pool: (0..n).map(|_| OnceCell::new()).collect(),
+            },
+            RedisTarget::Cluster(urls) => {
+                let mut b = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .connection_timeout(options.timeout)
+                    .response_timeout(options.timeout)
+                    .retries(3)
+                    .min_retry_wait(10)
+                    .max_retry_wait(200);
+                if let Some(certs) = &tls {
+                    b = b.certs(certs.clone());
+                }
+                Backend::Cluster {
+                    client: Box::new(b.build().map_err(|e| invalid("cluster URLs", e))?),
+                    pool: (0..n).map(|_| OnceCell::new()).collect(),
+                }
+            }
+            RedisTarget::Sentinel { master, urls } => {
+                let first = urls
+                    .first()
+                    .ok_or_else(|| StoreError("no sentinel URL".into()))?;
+                let node = url::Url::parse(first)
+                    .map_err(|_| StoreError("invalid sentinel URL".into()))?;
+                let sentinels = urls
+                    .iter()
+                    .map(|u| open_client(&without_db(u), tls.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid("sentinel URL", e))?;
+                Backend::Sentinel(SentinelBackend {
+                    master: master.clone(),
+                    sentinels,
+                    node,
+                    tls: tls.clone(),
+                    pool: (0..n).map(|_| Mutex::new(None)).collect(),
+                })
+            }
+        };
         let delivered = Cache::builder()
             .max_capacity(LOCAL_ENTRIES)
             .expire_after(OwnLifetime)
             .build();
         Ok(RedisStore {
-            client,
-            pool: (0..options.connections.max(1))
-                .map(|_| OnceCell::new())
-                .collect(),
+            backend,
             next: AtomicUsize::new(0),
             prefix: options.prefix,
             timeout: options.timeout,
             ttl: options.ttl,
             ttl_ms: millis(options.ttl),
             in_flight_ms: millis(options.in_flight_timeout),
+            wait_replicas: options.wait_replicas,
             delivered,
             reserve: Script::new(RESERVE),
             settle: Script::new(SETTLE),
             release: Script::new(RELEASE),
         })
+    }
+
+    fn pool_len(&self) -> usize {
+        match &self.backend {
+            Backend::Single { pool, .. } => pool.len(),
+            Backend::Cluster { pool, .. } => pool.len(),
+            Backend::Sentinel(s) => s.pool.len(),
+        }
     }
 
     /// The Redis key of `key`.
@@ -228,54 +636,130 @@ impl RedisStore {
     }
 
     /// Connection `i` of the pool, connecting it if needed.
-    async fn connection(&self, i: usize) -> Result<ConnectionManager, RedisError> {
-        self.pool[i]
-            .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout)
-                    // One attempt per (re)connect: a failed one is retried
-                    // by the next call, not by sleeping inside this one.
-                    .set_number_of_retries(0);
-                ConnectionManager::new_with_config(self.client.clone(), config)
-            })
-            .await
-            .cloned()
+    async fn connection(&self, i: usize) -> Result<Conn, RedisError> {
+        match &self.backend {
+            Backend::Single { client, pool } => pool[i]
+                .get_or_try_init(|| {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(self.timeout))
+                        .set_response_timeout(Some(self.timeout))
+                        // One attempt per (re)connect: a failed one is retried
+                        // by the next call, not by sleeping inside this one.
+                        .set_number_of_retries(0);
+                    ConnectionManager::new_with_config((**client).clone(), config)
+                })
+                .await
+                .cloned()
+                .map(Conn::Manager),
+            Backend::Cluster { client, pool } => pool[i]
+                .get_or_try_init(|| client.get_async_connection())
+                .await
+                .cloned()
+                .map(Conn::Cluster),
+            Backend::Sentinel(s) => {
+                let cached = s.pool[i].lock().ok().and_then(|c| c.clone());
+                if let Some(c) = cached {
+                    return Ok(Conn::Plain(c));
+                }
+                let c = s.connect(self.timeout).await?;
+                if let Ok(mut slot) = s.pool[i].lock() {
+                    *slot = Some(c.clone());
+                }
+                Ok(Conn::Plain(c))
+            }
+        }
     }
 
-    /// Runs `script` on `key` with `args`, within `timeout`, trying once
-    /// more after a connection-level failure.
+    /// Forgets connection `i` after `e`, if it is a Sentinel connection that
+    /// `e` shows unusable: the next call asks the sentinels again.
+    fn after_error(&self, i: usize, e: &RedisError) {
+        if let Backend::Sentinel(s) = &self.backend {
+            if is_not_primary(e) {
+                if let Ok(mut slot) = s.pool[i].lock() {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    /// Runs `script` on `key` with `args` (then `WAIT`s for the replicas
+    /// when `wait` and it is configured), within `timeout`, trying once
+    /// more after a connection-level failure. Answers the script's reply
+    /// and, when it waited, how many replicas acknowledged.
     async fn eval<T: FromRedisValue>(
         &self,
         script: &Script,
         key: &str,
         args: &[&str],
-    ) -> Result<T, StoreError> {
-        // Both tries on the same connection: the first one's failure is
+        wait: impl Fn(&T) -> bool,
+    ) -> Result<(T, Option<i64>), StoreError> {
+        // Both tries on the same connection slot: the first one's failure is
         // what makes its manager reconnect, and the second waits for that.
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        let attempt = || async move {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool_len();
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let attempt = || async {
             let mut conn = self.connection(i).await?;
-            let mut inv = script.key(key);
-            for a in args {
-                inv.arg(*a);
+            let r = async {
+                let answer: T = conn.invoke(script, key, args).await?;
+                let acked = if self.wait_replicas > 0 && wait(&answer) {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    Some(conn.wait(key, self.wait_replicas, left).await?)
+                } else {
+                    None
+                };
+                Ok::<_, RedisError>((answer, acked))
             }
-            inv.invoke_async::<T>(&mut conn).await
+            .await;
+            if let Err(e) = &r {
+                self.after_error(i, e);
+            }
+            r
         };
         let both = async {
             match attempt().await {
-                Err(e) if is_connection_error(&e) => attempt().await,
+                Err(e)
+                    if is_connection_error(&e)
+                        || matches!(self.backend, Backend::Sentinel(_)) && is_not_primary(&e) =>
+                {
+                    attempt().await
+                }
                 r => r,
             }
         };
-        match tokio::time::timeout(self.timeout, both).await {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(StoreError(format!("redis: {e}"))),
-            Err(_) => Err(StoreError(format!(
-                "redis: no answer within {:?}",
-                self.timeout
-            ))),
+        match tokio::time::timeout_at(deadline, both).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                self.after_error(i, &e);
+                Err(StoreError(format!("redis: {e}")))
+            }
+            Err(_) => {
+                // A connection that timed out may hang for ever.
+                self.after_error(
+                    i,
+                    &RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+                );
+                Err(StoreError(format!(
+                    "redis: no answer within {:?}",
+                    self.timeout
+                )))
+            }
         }
+    }
+
+    /// The error for `acked` of [`RedisStore::wait_replicas`] replicas, and
+    /// forgets a Sentinel connection (its primary may have been demoted).
+    fn too_few(&self, what: &str, acked: i64) -> StoreError {
+        if let Backend::Sentinel(s) = &self.backend {
+            for slot in &s.pool {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = None;
+                }
+            }
+        }
+        StoreError(format!(
+            "redis: {what} reached {acked} of {} replicas within {:?} (wait_replicas)",
+            self.wait_replicas, self.timeout
+        ))
     }
 }
 
@@ -288,11 +772,21 @@ impl DedupeStore for RedisStore {
         let token = Token::random();
         let value = Self::token_value(token);
         let ms = self.in_flight_ms.to_string();
-        let (answer, ms_left): (i64, i64) = self
-            .eval(&self.reserve, &self.redis_key(&key), &[&value, &ms])
+        let rkey = self.redis_key(&key);
+        let ((answer, ms_left), acked): ((i64, i64), _) = self
+            .eval(&self.reserve, &rkey, &[&value, &ms], |&(a, _)| a == 1)
             .await?;
         match answer {
-            1 => Ok(Reservation::Acquired(token)),
+            1 => {
+                if let Some(acked) = acked.filter(|&n| n < i64::from(self.wait_replicas)) {
+                    // Not on enough replicas: a failover could lose it, so
+                    // do not forward on it. Give it back (best effort) so
+                    // that the sender's retry is not held up.
+                    let _ = self.release(key, token).await;
+                    return Err(self.too_few("the reservation", acked));
+                }
+                Ok(Reservation::Acquired(token))
+            }
             2 => {
                 // Remember it locally no longer than Redis does (`-1`, no
                 // expiry, is someone else's doing: the cap applies).
@@ -312,25 +806,30 @@ impl DedupeStore for RedisStore {
         // says next.
         self.remember_delivered(key, self.ttl).await;
         let ms = self.ttl_ms.to_string();
-        let owned: i64 = self
+        let (owned, acked): (i64, _) = self
             .eval(
                 &self.settle,
                 &self.redis_key(&key),
                 &[&Self::token_value(token), &ms],
+                |_| true,
             )
             .await?;
         if owned != 1 {
             tracing::debug!(?key, "settle: the reservation was no longer ours");
         }
+        if let Some(acked) = acked.filter(|&n| n < i64::from(self.wait_replicas)) {
+            return Err(self.too_few("the settle", acked));
+        }
         Ok(())
     }
 
     async fn release(&self, key: DedupeKey, token: Token) -> Result<(), StoreError> {
-        let owned: i64 = self
+        let (owned, _): (i64, _) = self
             .eval(
                 &self.release,
                 &self.redis_key(&key),
                 &[&Self::token_value(token)],
+                |_| false,
             )
             .await?;
         if owned != 1 {
