@@ -84,7 +84,7 @@
 //! depends on it: Redis remains the source of truth.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -383,13 +383,44 @@ impl Conn {
 
 /// A [`DedupeStore`] in Redis: shared by every replica that uses the same
 /// Redis and prefix, and kept across restarts of the gateway.
+///
+/// A settle that fails (Redis unreachable, too few `WAIT`
+/// acknowledgements) is retried in the background until it succeeds or
+/// `in_flight_timeout` has passed: the upstream has the delivery, so the key
+/// must end up delivered rather than expire and let a duplicate through.
 pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl RedisStore {
+    /// A store for `options`. Checks the URLs and TLS files but does not
+    /// connect: the first call does.
+    pub fn new(options: RedisOptions) -> Result<Self, StoreError> {
+        Ok(RedisStore {
+            inner: Arc::new(Inner::new(options)?),
+        })
+    }
+
+    /// The Redis key of `key`.
+    pub fn redis_key(&self, key: &DedupeKey) -> String {
+        self.inner.redis_key(key)
+    }
+}
+
+struct Inner {
     backend: Backend,
     next: AtomicUsize,
     prefix: String,
     timeout: Duration,
     ttl_ms: u64,
     in_flight_ms: u64,
+    in_flight: Duration,
     ttl: Duration,
     wait_replicas: u32,
     /// The local layer: keys known delivered, each with its remaining
@@ -400,7 +431,7 @@ pub struct RedisStore {
     release: Script,
 }
 
-impl std::fmt::Debug for RedisStore {
+impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // No URL: it may hold a password.
         let kind = match &self.backend {
@@ -540,10 +571,8 @@ impl SentinelBackend {
     }
 }
 
-impl RedisStore {
-    /// A store for `options`. Checks the URLs and TLS files but does not
-    /// connect: the first call does.
-    pub fn new(options: RedisOptions) -> Result<Self, StoreError> {
+impl Inner {
+    fn new(options: RedisOptions) -> Result<Self, StoreError> {
         let n = options.connections.max(1);
         let tls = options.target.is_tls().then(|| options.tls.certificates());
         let invalid = |what: &str, e: RedisError| {
@@ -594,7 +623,7 @@ impl RedisStore {
             .max_capacity(LOCAL_ENTRIES)
             .expire_after(OwnLifetime)
             .build();
-        Ok(RedisStore {
+        Ok(Inner {
             backend,
             next: AtomicUsize::new(0),
             prefix: options.prefix,
@@ -602,6 +631,7 @@ impl RedisStore {
             ttl: options.ttl,
             ttl_ms: millis(options.ttl),
             in_flight_ms: millis(options.in_flight_timeout),
+            in_flight: options.in_flight_timeout,
             wait_replicas: options.wait_replicas,
             delivered,
             reserve: Script::new(RESERVE),
@@ -618,8 +648,7 @@ impl RedisStore {
         }
     }
 
-    /// The Redis key of `key`.
-    pub fn redis_key(&self, key: &DedupeKey) -> String {
+    fn redis_key(&self, key: &DedupeKey) -> String {
         format!("{}{}", self.prefix, hex::encode(key.as_bytes()))
     }
 
@@ -702,8 +731,11 @@ impl RedisStore {
             let r = async {
                 let answer: T = conn.invoke(script, key, args).await?;
                 let acked = if self.wait_replicas > 0 && wait(&answer) {
+                    // Within what is left of the call, with a margin, so
+                    // that a short count is an answer and not a timeout.
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    Some(conn.wait(key, self.wait_replicas, left).await?)
+                    let limit = left.saturating_sub(left / 4);
+                    Some(conn.wait(key, self.wait_replicas, limit).await?)
                 } else {
                     None
                 };
@@ -763,8 +795,7 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl DedupeStore for RedisStore {
+impl Inner {
     async fn reserve(&self, key: DedupeKey) -> Result<Reservation, StoreError> {
         if self.delivered.contains_key(&key) {
             return Ok(Reservation::Delivered);
@@ -801,10 +832,8 @@ impl DedupeStore for RedisStore {
         }
     }
 
+    /// One try at settling: the script, then `WAIT` when configured.
     async fn settle(&self, key: DedupeKey, token: Token) -> Result<(), StoreError> {
-        // The upstream answered 2xx: the key is delivered, whatever Redis
-        // says next.
-        self.remember_delivered(key, self.ttl).await;
         let ms = self.ttl_ms.to_string();
         let (owned, acked): (i64, _) = self
             .eval(
@@ -836,5 +865,61 @@ impl DedupeStore for RedisStore {
             tracing::debug!(?key, "release: the reservation was no longer ours");
         }
         Ok(())
+    }
+}
+
+impl Inner {
+    /// Tries `settle` again in the background, with growing pauses, until
+    /// it succeeds or `in_flight_timeout` has passed (the reservation has
+    /// expired by then: there is nothing left to settle).
+    fn settle_later(self: &Arc<Self>, key: DedupeKey, token: Token) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = self.clone();
+        runtime.spawn(async move {
+            let give_up = Instant::now() + inner.in_flight;
+            let mut pause = Duration::from_millis(50);
+            loop {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                if Instant::now() >= give_up {
+                    tracing::warn!(
+                        ?key,
+                        "settle: gave up retrying; the reservation has expired"
+                    );
+                    return;
+                }
+                match inner.settle(key, token).await {
+                    Ok(()) => {
+                        tracing::info!(?key, "settle: succeeded on a retry");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(?key, error = %e, "settle: retry failed"),
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl DedupeStore for RedisStore {
+    async fn reserve(&self, key: DedupeKey) -> Result<Reservation, StoreError> {
+        self.inner.reserve(key).await
+    }
+
+    async fn settle(&self, key: DedupeKey, token: Token) -> Result<(), StoreError> {
+        // The upstream answered 2xx: the key is delivered, whatever Redis
+        // says next.
+        self.inner.remember_delivered(key, self.inner.ttl).await;
+        let r = self.inner.settle(key, token).await;
+        if r.is_err() {
+            self.inner.settle_later(key, token);
+        }
+        r
+    }
+
+    async fn release(&self, key: DedupeKey, token: Token) -> Result<(), StoreError> {
+        self.inner.release(key, token).await
     }
 }

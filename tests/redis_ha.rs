@@ -1,0 +1,706 @@
+//! The Redis backend as teams run it, on real servers this binary starts on
+//! free loopback ports (and stops by pid): TLS with a CA and client
+//! certificates the test makes, a 3-primary Redis Cluster, and a primary
+//! with a replica behind three sentinels.
+//!
+//! Needs `redis-server` and `redis-cli` (Debian: redis-server and
+//! redis-tools; `.ci/run` installs them).
+
+mod common;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::redis_server::{RedisServer, Setup};
+use common::*;
+use hookgate::dedupe::{DedupeKey, DedupeStore, RedisOptions, RedisStore, RedisTarget, RedisTls};
+use hookgate::server::RunningGateway;
+
+const PREFIX: &str = "hgha:";
+
+/// A gateway forwarding to `rx`, its store made from `redis` (the lines of
+/// a `dedupe.redis` block) as `hookgate run` makes it.
+fn gateway(rx: &Receiver, redis: &str, in_flight: &str) -> RunningGateway {
+    let dedupe = format!(
+        "  backend: redis\n  ttl: 1h\n  in_flight_timeout: {in_flight}\n  redis:\n    prefix: \"{PREFIX}\"\n    timeout: 500ms\n    connections: 2\n{redis}"
+    );
+    start_gateway_with_configured_store(&config_yaml_with_dedupe(
+        free_port(),
+        &rx.url("/hooks/balances"),
+        "",
+        "",
+        &dedupe,
+    ))
+}
+
+/// How many times the receiver got each idempotency key.
+fn forwarded_per_key(rx: &Receiver) -> HashMap<String, usize> {
+    let mut n = HashMap::new();
+    for r in rx.all() {
+        let key = r.header("idempotency-key").unwrap_or_default();
+        *n.entry(key).or_insert(0) += 1;
+    }
+    n
+}
+
+/// Delivers `key` as a sender that retries does: through `addrs` in turn
+/// until one answers `200` (at most `limit`). Returns the statuses seen
+/// and whether the `200` was a duplicate.
+fn deliver_retrying(
+    addrs: &[SocketAddr],
+    body: &[u8],
+    key: &str,
+    limit: Duration,
+) -> (Vec<u16>, bool) {
+    let deadline = Instant::now() + limit;
+    let mut seen = vec![];
+    for i in 0.. {
+        let r = deliver(addrs[i % addrs.len()], body, key);
+        seen.push(r.status);
+        if r.status == 200 {
+            return (seen, r.header("hookgate-duplicate") == Some("true"));
+        }
+        assert!(
+            r.status == 503 || r.status == 409,
+            "{key}: unexpected {r:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{key}: no 200 within {limit:?}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unreachable!()
+}
+
+fn key(k: &str) -> DedupeKey {
+    DedupeKey::new("fynapse", k.as_bytes())
+}
+
+// ------------------------------------------------------------------ TLS
+
+/// A CA, a server certificate for 127.0.0.1 and localhost, a client
+/// certificate, and a second CA that signed none of them.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn make() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca = |name: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, name);
+            CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+        };
+        let good = ca("hookgate test Redis CA");
+        let other = ca("some other CA");
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", good.pem());
+        write("other-ca.pem", other.pem());
+        for (name, sans) in [
+            (
+                "server",
+                vec!["localhost".to_string(), "127.0.0.1".to_string()],
+            ),
+            ("client", vec!["hookgate".to_string()]),
+        ] {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(sans)
+                .unwrap()
+                .signed_by(&key, &good)
+                .unwrap();
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}-key.pem"), key.serialize_pem());
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(name)).unwrap()
+    }
+}
+
+/// A `redis-server` with a TLS port that requires a client certificate
+/// (and its plain port, for the test's own look-ups). Returns it and the
+/// TLS port.
+fn tls_server(pki: &Pki) -> (RedisServer, u16) {
+    let tls_port = Cell::new(0);
+    let server = RedisServer::start_with(|_, _| {
+        tls_port.set(free_port());
+        Setup {
+            conf: None,
+            args: vec![
+                "--tls-port".into(),
+                tls_port.get().to_string(),
+                "--tls-cert-file".into(),
+                pki.path("server.pem"),
+                "--tls-key-file".into(),
+                pki.path("server-key.pem"),
+                "--tls-ca-cert-file".into(),
+                pki.path("ca.pem"),
+                "--tls-auth-clients".into(),
+                "yes".into(),
+            ],
+        }
+    });
+    (server, tls_port.get())
+}
+
+fn tls_store(port: u16, tls: RedisTls) -> RedisStore {
+    RedisStore::new(RedisOptions {
+        tls,
+        prefix: PREFIX.into(),
+        timeout: Duration::from_millis(1000),
+        ..RedisOptions::new(format!("rediss://127.0.0.1:{port}"))
+    })
+    .unwrap()
+}
+
+#[test]
+fn tls_with_private_ca_and_client_certificate_dedupes_across_two_gateways() {
+    let pki = Pki::make();
+    let (redis, tls_port) = tls_server(&pki);
+    let rx = Receiver::start();
+    let block = format!(
+        "    url: rediss://localhost:{tls_port}\n    ca: {}\n    cert: {}\n    key: {}\n    on_error: fail_closed\n",
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client-key.pem")
+    );
+    let a = gateway(&rx, &block, "30s");
+    let b = gateway(&rx, &block, "30s");
+    let body = event_body("evt-tls", 300);
+    let r = deliver(a.addr, &body, "tls-key");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(rx.count(), 1);
+    let r = deliver(b.addr, &body, "tls-key");
+    assert_eq!(
+        (r.status, r.header("hookgate-duplicate")),
+        (200, Some("true")),
+        "{r:?}"
+    );
+    assert_eq!(rx.count(), 1, "the duplicate was not forwarded");
+    // The key is where the plain port sees it: one server, two ports.
+    let rkey = format!("{PREFIX}{}", hex::encode(key("tls-key").as_bytes()));
+    assert_eq!(redis.get(&rkey).as_deref(), Some("d"));
+}
+
+#[tokio::test]
+async fn tls_wrong_ca_or_no_client_certificate_is_a_clear_error_at_the_first_call() {
+    let pki = Pki::make();
+    let (_redis, tls_port) = tls_server(&pki);
+    let client = Some((pki.read("client.pem"), pki.read("client-key.pem")));
+
+    let wrong_ca = tls_store(
+        tls_port,
+        RedisTls {
+            ca: Some(pki.read("other-ca.pem")),
+            client: client.clone(),
+        },
+    );
+    let e = wrong_ca.reserve(key("w")).await.unwrap_err().to_string();
+    eprintln!("wrong CA: {e}");
+    assert!(
+        e.contains("certificate") || e.contains("UnknownIssuer"),
+        "the error says what is wrong: {e}"
+    );
+    // System roots do not know a private CA either.
+    let system_roots = tls_store(
+        tls_port,
+        RedisTls {
+            ca: None,
+            client: client.clone(),
+        },
+    );
+    let e = system_roots
+        .reserve(key("w"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("certificate") || e.contains("UnknownIssuer"),
+        "{e}"
+    );
+
+    // The server requires a client certificate.
+    let no_client = tls_store(
+        tls_port,
+        RedisTls {
+            ca: Some(pki.read("ca.pem")),
+            client: None,
+        },
+    );
+    let e = no_client.reserve(key("w")).await.unwrap_err().to_string();
+    eprintln!("no client certificate: {e}");
+
+    let good = tls_store(
+        tls_port,
+        RedisTls {
+            ca: Some(pki.read("ca.pem")),
+            client,
+        },
+    );
+    assert!(good.reserve(key("w")).await.is_ok());
+}
+
+#[test]
+fn tls_wrong_ca_fail_closed_answers_503_and_forwards_nothing() {
+    let pki = Pki::make();
+    let (_redis, tls_port) = tls_server(&pki);
+    let rx = Receiver::start();
+    let block = format!(
+        "    url: rediss://127.0.0.1:{tls_port}\n    ca: {}\n    cert: {}\n    key: {}\n    on_error: fail_closed\n",
+        pki.path("other-ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client-key.pem")
+    );
+    let a = gateway(&rx, &block, "30s");
+    let body = event_body("evt-tls-bad", 300);
+    for _ in 0..2 {
+        let r = deliver(a.addr, &body, "tls-bad");
+        assert_eq!(r.status, 503, "{r:?}");
+        assert_eq!(r.error(), "dedupe_unavailable");
+    }
+    assert_eq!(rx.count(), 0);
+}
+
+#[test]
+fn check_refuses_an_unreadable_ca_and_a_ca_on_a_plain_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |redis: &str| {
+        let yaml = config_yaml_with_dedupe(
+            8080,
+            "http://127.0.0.1:3000/hooks",
+            "",
+            "",
+            &format!("  backend: redis\n  redis:\n{redis}"),
+        );
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) =
+        run("    url: \"rediss://:hunter2@127.0.0.1:6380\"\n    ca: /nonexistent/ca.pem\n");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("dedupe.redis.ca") && text.contains("cannot read"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let (ok, text) = run(&format!(
+        "    url: rediss://127.0.0.1:6380\n    ca: {}\n",
+        ca.display()
+    ));
+    assert!(!ok && text.contains("no PEM certificate"), "{text}");
+    let (ok, text) = run(&format!(
+        "    url: redis://127.0.0.1:6380\n    ca: {}\n",
+        ca.display()
+    ));
+    assert!(!ok && text.contains("rediss://"), "{text}");
+}
+
+// -------------------------------------------------------------- Cluster
+
+/// Three `redis-server --cluster-enabled yes` primaries, joined with
+/// `redis-cli --cluster create`.
+struct Cluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(|_, _| Setup {
+                    conf: None,
+                    args: vec![
+                        "--cluster-enabled".into(),
+                        "yes".into(),
+                        "--cluster-config-file".into(),
+                        "nodes.conf".into(),
+                        "--cluster-port".into(),
+                        free_port().to_string(),
+                        "--cluster-node-timeout".into(),
+                        "2000".into(),
+                    ],
+                })
+            })
+            .collect();
+        let mut args = vec!["--cluster".to_string(), "create".to_string()];
+        args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        nodes[0].cli(&args);
+        let cluster = Cluster { nodes };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits until every node says `cluster_state:ok` and knows 3 primaries.
+    fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.nodes.iter().all(|n| {
+            let info = n.cli(&["cluster", "info"]);
+            info.contains("cluster_state:ok") && info.contains("cluster_size:3")
+        }) {
+            assert!(Instant::now() < deadline, "the cluster did not form");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn urls_yaml(&self) -> String {
+        let urls: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect();
+        format!("    cluster: [{}]\n", urls.join(", "))
+    }
+
+    fn node_id(&self, i: usize) -> String {
+        self.nodes[i].cli(&["cluster", "myid"]).trim().to_string()
+    }
+}
+
+#[test]
+fn cluster_two_gateways_forward_one_of_concurrent_firsts_and_answer_duplicates() {
+    let cluster = Cluster::start();
+    let rx = Receiver::start();
+    rx.respond(|_, _| Reply {
+        delay: Duration::from_millis(300),
+        ..Reply::status(200)
+    });
+    let block = cluster.urls_yaml();
+    let a = gateway(&rx, &block, "30s");
+    let b = gateway(&rx, &block, "30s");
+
+    // Concurrent first deliveries of one key over both gateways.
+    let body = event_body("evt-cl-race", 300);
+    let threads: Vec<_> = (0..30)
+        .map(|i| {
+            let addr = if i % 2 == 0 { a.addr } else { b.addr };
+            let body = body.clone();
+            std::thread::spawn(move || deliver(addr, &body, "cl-race").status)
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(rx.count(), 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+
+    // Many keys: they land on every primary; each duplicate, through the
+    // other gateway, is answered from the cluster.
+    rx.respond(|_, _| Reply::status(200));
+    for i in 0..40 {
+        let k = format!("cl-{i}");
+        assert_eq!(deliver(a.addr, &body, &k).status, 200);
+        let r = deliver(b.addr, &body, &k);
+        assert_eq!(r.header("hookgate-duplicate"), Some("true"), "{k}: {r:?}");
+    }
+    assert_eq!(rx.count(), 41);
+    for n in &cluster.nodes {
+        let keys: u64 = n.cli(&["dbsize"]).trim().parse().unwrap();
+        assert!(keys > 0, "every primary holds some keys: {}", n.port);
+    }
+    assert!(forwarded_per_key(&rx).values().all(|n| *n == 1));
+}
+
+#[test]
+fn cluster_slot_migration_during_a_stream_delivers_nothing_twice() {
+    let cluster = Cluster::start();
+    let rx = Receiver::start();
+    let block = cluster.urls_yaml();
+    let a = gateway(&rx, &block, "30s");
+    let b = gateway(&rx, &block, "30s");
+    let addrs = [a.addr, b.addr];
+    let body = event_body("evt-cl-mig", 300);
+
+    // Keys first, so that the migration has some to move.
+    let mut keys = vec![];
+    for i in 0..100 {
+        let k = format!("mig-pre-{i}");
+        assert_eq!(
+            deliver_retrying(&addrs, &body, &k, Duration::from_secs(10))
+                .0
+                .last(),
+            Some(&200)
+        );
+        keys.push(k);
+    }
+    let (from, to) = (cluster.node_id(0), cluster.node_id(1));
+    let entry = format!("127.0.0.1:{}", cluster.nodes[0].port);
+    let done = Arc::new(AtomicBool::new(false));
+    let mover = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let out = Command::new("redis-cli")
+                .args(["--cluster", "reshard", &entry])
+                .args(["--cluster-from", &from, "--cluster-to", &to])
+                .args(["--cluster-slots", "2000", "--cluster-yes"])
+                .args(["--cluster-pipeline", "10"])
+                .output();
+            done.store(true, Ordering::SeqCst);
+            out
+        })
+    };
+    // A stream through both gateways while slots (and their keys) move:
+    // each new key once, then its duplicate through the other gateway, and
+    // the duplicates of the keys delivered before.
+    let started = Instant::now();
+    let mut i = 0;
+    while !done.load(Ordering::SeqCst) || i < 50 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the reshard did not end"
+        );
+        let k = format!("mig-{i}");
+        let turn = [addrs[i % 2], addrs[(i + 1) % 2]];
+        let (_, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(10));
+        assert!(!dup, "{k}: new key answered as a duplicate");
+        let turn = [addrs[(i + 1) % 2], addrs[i % 2]];
+        let (_, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(10));
+        assert!(dup, "{k}: its second delivery was forwarded");
+        let old = &keys[i % keys.len()];
+        let (_, dup) = deliver_retrying(&turn, &body, old, Duration::from_secs(10));
+        assert!(
+            dup,
+            "{old}: delivered before the migration, forwarded again"
+        );
+        i += 1;
+    }
+    let out = mover.join().unwrap().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let moved = cluster.nodes[1].cli(&["cluster", "countkeysinslot", "0"]);
+    eprintln!(
+        "stream of {i} keys during the reshard of 2000 slots in {:?} ({moved})",
+        started.elapsed()
+    );
+    assert!(
+        forwarded_per_key(&rx).values().all(|n| *n == 1),
+        "nothing forwarded twice"
+    );
+    assert_eq!(rx.count(), 100 + i);
+}
+
+// ------------------------------------------------------------- Sentinel
+
+/// A primary, its replica, and three sentinels that monitor it as `hg`.
+struct Sentinels {
+    primary: RedisServer,
+    replica: RedisServer,
+    sentinels: Vec<RedisServer>,
+}
+
+impl Sentinels {
+    fn start() -> Sentinels {
+        let primary = RedisServer::start();
+        let replica = RedisServer::start_with(|_, _| Setup {
+            conf: None,
+            args: vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary.port.to_string(),
+            ],
+        });
+        let sentinels: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(|_, _| Setup {
+                    conf: Some(format!(
+                        "sentinel monitor hg 127.0.0.1 {} 2\n\
+                         sentinel down-after-milliseconds hg 2000\n\
+                         sentinel failover-timeout hg 10000\n\
+                         sentinel parallel-syncs hg 1\n",
+                        primary.port
+                    )),
+                    args: vec!["--sentinel".into()],
+                })
+            })
+            .collect();
+        let s = Sentinels {
+            primary,
+            replica,
+            sentinels,
+        };
+        // Each sentinel must know the replica and the other two sentinels
+        // before a failover can be agreed on.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.sentinels.iter().all(|x| {
+            let sentinels = x.cli(&["sentinel", "sentinels", "hg"]);
+            let replicas = x.cli(&["sentinel", "replicas", "hg"]);
+            sentinels.matches("127.0.0.1").count() >= 2
+                && replicas.contains(&s.replica.port.to_string())
+                && !replicas.contains("s_down")
+        }) || !s
+            .primary
+            .cli(&["info", "replication"])
+            .contains("state=online")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinels did not find each other"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        s
+    }
+
+    fn yaml(&self) -> String {
+        let urls: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect();
+        format!(
+            "    sentinel:\n      master: hg\n      urls: [{}]\n    wait_replicas: 1\n    on_error: fail_closed\n",
+            urls.join(", ")
+        )
+    }
+
+    /// The port the sentinels name as primary.
+    fn primary_port(&self) -> u16 {
+        let out = self.sentinels[0].cli(&["sentinel", "get-master-addr-by-name", "hg"]);
+        out.lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+#[test]
+fn sentinel_failover_during_a_stream_forwards_each_delivery_once() {
+    let s = Sentinels::start();
+    let rx = Receiver::start();
+    let a = gateway(&rx, &s.yaml(), "5s");
+    let b = gateway(&rx, &s.yaml(), "5s");
+    let addrs = [a.addr, b.addr];
+    let body = event_body("evt-sent", 300);
+    assert_eq!(s.primary_port(), s.primary.port);
+
+    let started = Instant::now();
+    let mut failover_at = None;
+    let mut unavailable: Vec<(String, Duration)> = vec![];
+    let mut i = 0;
+    // New keys, each through one gateway and (once 200) its duplicate
+    // through the other; the failover after 40 keys; then until the
+    // replica is primary and 40 more keys went through.
+    let mut after = 0;
+    while after < 40 {
+        assert!(started.elapsed() < Duration::from_secs(90), "no end");
+        if i == 40 {
+            s.sentinels[0].cli(&["sentinel", "failover", "hg"]);
+            failover_at = Some(Instant::now());
+        }
+        let k = format!("snt-{i}");
+        let first = Instant::now();
+        let turn = [addrs[i % 2], addrs[(i + 1) % 2]];
+        let (seen, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(40));
+        assert!(!dup, "{k}: new key answered as a duplicate: {seen:?}");
+        if seen.len() > 1 {
+            unavailable.push((k.clone(), first.elapsed()));
+        }
+        let turn = [addrs[(i + 1) % 2], addrs[i % 2]];
+        let (seen, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(40));
+        assert!(dup, "{k}: its second delivery was forwarded: {seen:?}");
+        if failover_at.is_some() && s.primary_port() == s.replica.port {
+            after += 1;
+        }
+        i += 1;
+    }
+    let failover_at = failover_at.unwrap();
+    eprintln!("{i} keys; deliveries that needed retries after SENTINEL FAILOVER: {unavailable:?}");
+    // Every key once more, through either gateway: all duplicates.
+    for j in 0..i {
+        let k = format!("snt-{j}");
+        let (seen, dup) = deliver_retrying(&addrs, &body, &k, Duration::from_secs(20));
+        assert!(dup, "{k}: forwarded again after the failover: {seen:?}");
+    }
+    let per_key = forwarded_per_key(&rx);
+    assert_eq!(per_key.len(), i, "none lost");
+    assert!(
+        per_key.values().all(|n| *n == 1),
+        "none forwarded twice: {per_key:?}"
+    );
+    let worst = unavailable
+        .iter()
+        .map(|(_, d)| *d)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "longest delivery (first try to 200) around the failover: {worst:?}; failover issued {:?} before the end",
+        failover_at.elapsed()
+    );
+    assert!(worst < Duration::from_secs(30), "{unavailable:?}");
+}
+
+#[tokio::test]
+async fn sentinel_store_reaches_the_primary_and_waits_for_the_replica() {
+    let s = Sentinels::start();
+    let urls = s
+        .sentinels
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}", n.port))
+        .collect();
+    let store = RedisStore::new(RedisOptions {
+        target: RedisTarget::Sentinel {
+            master: "hg".into(),
+            urls,
+        },
+        prefix: PREFIX.into(),
+        wait_replicas: 1,
+        ..RedisOptions::new("")
+    })
+    .unwrap();
+    let r = store.reserve(key("s")).await;
+    let Ok(hookgate::dedupe::Reservation::Acquired(t)) = r else {
+        panic!("acquire: {r:?}")
+    };
+    store.settle(key("s"), t).await.unwrap();
+    let rkey = format!("{PREFIX}{}", hex::encode(key("s").as_bytes()));
+    // WAIT 1 answered: the replica has it already.
+    assert_eq!(s.replica.get(&rkey).as_deref(), Some("d"));
+
+    // A replica that cannot acknowledge: the call fails, in bounded time,
+    // and the reservation is given back.
+    let paused = Command::new("kill")
+        .args(["-STOP", &s.replica.pid().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(paused.success());
+    let started = Instant::now();
+    let r = store.reserve(key("p")).await;
+    let _ = Command::new("kill")
+        .args(["-CONT", &s.replica.pid().unwrap().to_string()])
+        .status();
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("replicas"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    let pkey = format!("{PREFIX}{}", hex::encode(key("p").as_bytes()));
+    assert_eq!(s.primary.get(&pkey), None, "released");
+}
