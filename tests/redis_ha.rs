@@ -567,14 +567,14 @@ impl Sentinels {
         s
     }
 
-    fn yaml(&self) -> String {
+    fn yaml(&self, wait_replicas: u32) -> String {
         let urls: Vec<String> = self
             .sentinels
             .iter()
             .map(|n| format!("redis://127.0.0.1:{}", n.port))
             .collect();
         format!(
-            "    sentinel:\n      master: hg\n      urls: [{}]\n    wait_replicas: 1\n    on_error: fail_closed\n",
+            "    sentinel:\n      master: hg\n      urls: [{}]\n    wait_replicas: {wait_replicas}\n    on_error: fail_closed\n",
             urls.join(", ")
         )
     }
@@ -589,70 +589,129 @@ impl Sentinels {
     }
 }
 
-#[test]
-fn sentinel_failover_during_a_stream_forwards_each_delivery_once() {
+/// What a stream of deliveries saw around a `SENTINEL FAILOVER`.
+struct FailoverRun {
+    /// Keys delivered.
+    keys: usize,
+    /// Keys forwarded more than once.
+    twice: Vec<String>,
+    /// Keys answered as duplicates on their first delivery (a sign of a
+    /// lost release; never expected).
+    new_as_duplicate: Vec<String>,
+    /// The longest time from a key's first try to its `200`.
+    worst: Duration,
+    /// Keys that needed retries, with how long they took.
+    retried: Vec<(String, Duration)>,
+}
+
+/// Two gateways on the sentinels' primary (`wait_replicas` as given,
+/// `fail_closed`): new keys, each through one gateway and then its
+/// duplicate through the other, retried as a sender would on `503`/`409`;
+/// `SENTINEL FAILOVER` after 40 keys; 40 more keys once the replica is
+/// primary; then every key once more through a third gateway.
+fn failover_stream(wait_replicas: u32) -> FailoverRun {
     let s = Sentinels::start();
     let rx = Receiver::start();
-    let a = gateway(&rx, &s.yaml(), "5s");
-    let b = gateway(&rx, &s.yaml(), "5s");
+    let yaml = s.yaml(wait_replicas);
+    let a = gateway(&rx, &yaml, "5s");
+    let b = gateway(&rx, &yaml, "5s");
     let addrs = [a.addr, b.addr];
     let body = event_body("evt-sent", 300);
     assert_eq!(s.primary_port(), s.primary.port);
 
     let started = Instant::now();
-    let mut failover_at = None;
-    let mut unavailable: Vec<(String, Duration)> = vec![];
-    let mut i = 0;
-    // New keys, each through one gateway and (once 200) its duplicate
-    // through the other; the failover after 40 keys; then until the
-    // replica is primary and 40 more keys went through.
+    let mut run = FailoverRun {
+        keys: 0,
+        twice: vec![],
+        new_as_duplicate: vec![],
+        worst: Duration::ZERO,
+        retried: vec![],
+    };
+    let mut failed_over = false;
     let mut after = 0;
+    let mut i = 0;
     while after < 40 {
         assert!(started.elapsed() < Duration::from_secs(90), "no end");
         if i == 40 {
             s.sentinels[0].cli(&["sentinel", "failover", "hg"]);
-            failover_at = Some(Instant::now());
+            failed_over = true;
         }
         let k = format!("snt-{i}");
         let first = Instant::now();
         let turn = [addrs[i % 2], addrs[(i + 1) % 2]];
         let (seen, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(40));
-        assert!(!dup, "{k}: new key answered as a duplicate: {seen:?}");
-        if seen.len() > 1 {
-            unavailable.push((k.clone(), first.elapsed()));
+        if dup {
+            run.new_as_duplicate.push(k.clone());
         }
+        if seen.len() > 1 {
+            run.retried.push((k.clone(), first.elapsed()));
+        }
+        run.worst = run.worst.max(first.elapsed());
         let turn = [addrs[(i + 1) % 2], addrs[i % 2]];
-        let (seen, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(40));
-        assert!(dup, "{k}: its second delivery was forwarded: {seen:?}");
-        if failover_at.is_some() && s.primary_port() == s.replica.port {
+        deliver_retrying(&turn, &body, &k, Duration::from_secs(40));
+        if failed_over && s.primary_port() == s.replica.port {
             after += 1;
         }
         i += 1;
     }
-    let failover_at = failover_at.unwrap();
-    eprintln!("{i} keys; deliveries that needed retries after SENTINEL FAILOVER: {unavailable:?}");
-    // Every key once more, through either gateway: all duplicates.
+    // Every key once more, through a new gateway: its local layer is
+    // empty, so only what the new primary holds can answer.
+    let c = gateway(&rx, &yaml, "5s");
     for j in 0..i {
-        let k = format!("snt-{j}");
-        let (seen, dup) = deliver_retrying(&addrs, &body, &k, Duration::from_secs(20));
-        assert!(dup, "{k}: forwarded again after the failover: {seen:?}");
+        deliver_retrying(
+            &[c.addr],
+            &body,
+            &format!("snt-{j}"),
+            Duration::from_secs(20),
+        );
     }
     let per_key = forwarded_per_key(&rx);
-    assert_eq!(per_key.len(), i, "none lost");
-    assert!(
-        per_key.values().all(|n| *n == 1),
-        "none forwarded twice: {per_key:?}"
-    );
-    let worst = unavailable
-        .iter()
-        .map(|(_, d)| *d)
-        .max()
-        .unwrap_or_default();
+    assert_eq!(per_key.len(), i, "none lost: each key was forwarded");
+    run.keys = i;
+    run.twice = per_key
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k)
+        .collect();
     eprintln!(
-        "longest delivery (first try to 200) around the failover: {worst:?}; failover issued {:?} before the end",
-        failover_at.elapsed()
+        "wait_replicas {wait_replicas}: {} keys, {} forwarded twice {:?}, longest delivery {:?}, retried {:?}",
+        run.keys,
+        run.twice.len(),
+        run.twice,
+        run.worst,
+        run.retried
     );
-    assert!(worst < Duration::from_secs(30), "{unavailable:?}");
+    run
+}
+
+#[test]
+fn sentinel_failover_during_a_stream_forwards_each_delivery_once() {
+    let run = failover_stream(1);
+    assert!(
+        run.twice.is_empty(),
+        "none forwarded twice: {:?}",
+        run.twice
+    );
+    assert!(
+        run.new_as_duplicate.is_empty(),
+        "{:?}",
+        run.new_as_duplicate
+    );
+    // Measured on loopback with one replica: 15-17 s, the time Sentinel
+    // takes to turn the old primary into the new one's replica (until then
+    // the new primary has no replica to WAIT for).
+    assert!(run.worst < Duration::from_secs(30), "{:?}", run.retried);
+}
+
+/// The same stream without `wait_replicas`: how long service stops and
+/// whether anything is forwarded twice. A measurement for BENCHMARKS.md,
+/// not a guarantee: `cargo test --test redis_ha -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sentinel_failover_without_wait_replicas_measure() {
+    for _ in 0..3 {
+        failover_stream(0);
+    }
 }
 
 #[tokio::test]

@@ -65,7 +65,10 @@
 //!   address, checks with `ROLE` that it is a primary, and keeps that
 //!   connection until it fails or answers as no primary would (`READONLY`,
 //!   `MASTERDOWN`, `NOREPLICAS`, `LOADING`, too few `WAIT`
-//!   acknowledgements); the next call asks the sentinels again.
+//!   acknowledgements) or the sentinels name another primary (a task asks
+//!   them every [`SENTINEL_WATCH`]: a demoted primary goes on accepting
+//!   writes until Sentinel reconfigures it, seconds later); the next call
+//!   asks the sentinels again.
 //!
 //! # TLS
 //!
@@ -83,7 +86,7 @@
 //! answers "delivered" for a key that was delivered, so correctness never
 //! depends on it: Redis remains the source of truth.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -316,7 +319,7 @@ enum Backend {
         client: Box<::redis::cluster::ClusterClient>,
         pool: Vec<OnceCell<ClusterConnection>>,
     },
-    Sentinel(SentinelBackend),
+    Sentinel(Arc<SentinelBackend>),
 }
 
 /// The primary behind a set of sentinels.
@@ -330,6 +333,11 @@ struct SentinelBackend {
     /// The current connection to the primary per configured connection;
     /// `None` until the first call, and again after a failure.
     pool: Vec<Mutex<Option<MultiplexedConnection>>>,
+    /// The primary's address the connections go to, as a sentinel named it.
+    primary: Mutex<Option<(String, u16)>>,
+    /// Whether a watcher task runs.
+    watching: AtomicBool,
+    timeout: Duration,
 }
 
 /// One connection of any backend, to run a command on.
@@ -511,35 +519,41 @@ fn without_db(url: &str) -> String {
     }
 }
 
+/// How often a Sentinel store asks the sentinels whether the primary moved.
+pub const SENTINEL_WATCH: Duration = Duration::from_millis(500);
+
 impl SentinelBackend {
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+    }
+
+    /// Asks one sentinel where the primary is.
+    async fn ask(&self, sentinel: &::redis::Client) -> Result<(String, u16), RedisError> {
+        let mut c = sentinel
+            .get_multiplexed_async_connection_with_config(&self.config())
+            .await?;
+        let addr: Option<(String, u16)> = ::redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&self.master)
+            .query_async(&mut c)
+            .await?;
+        addr.ok_or_else(|| {
+            RedisError::from((
+                ErrorKind::Client,
+                "a sentinel does not know the master name",
+            ))
+        })
+    }
+
     /// Asks the sentinels in turn for the primary, connects to it and checks
     /// that it calls itself primary.
-    async fn connect(&self, timeout: Duration) -> Result<MultiplexedConnection, RedisError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
+    async fn connect(&self) -> Result<MultiplexedConnection, RedisError> {
         let mut last = None;
         for sentinel in &self.sentinels {
-            let addr: Result<Option<(String, u16)>, RedisError> = async {
-                let mut c = sentinel
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?;
-                ::redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg(&self.master)
-                    .query_async(&mut c)
-                    .await
-            }
-            .await;
-            let (host, port) = match addr {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    last = Some(RedisError::from((
-                        ErrorKind::Client,
-                        "a sentinel does not know the master name",
-                    )));
-                    continue;
-                }
+            let (host, port) = match self.ask(sentinel).await {
+                Ok(a) => a,
                 Err(e) => {
                     last = Some(e);
                     continue;
@@ -555,11 +569,14 @@ impl SentinelBackend {
             }
             let client = open_client(node.as_str(), self.tls.as_ref())?;
             let mut c = client
-                .get_multiplexed_async_connection_with_config(&config)
+                .get_multiplexed_async_connection_with_config(&self.config())
                 .await?;
             let role: Vec<::redis::Value> = ::redis::cmd("ROLE").query_async(&mut c).await?;
             let is_master = matches!(role.first(), Some(v) if String::from_redis_value(v.clone()).is_ok_and(|r| r == "master"));
             if is_master {
+                if let Ok(mut p) = self.primary.lock() {
+                    *p = Some((host, port));
+                }
                 return Ok(c);
             }
             last = Some(RedisError::from((
@@ -568,6 +585,65 @@ impl SentinelBackend {
             )));
         }
         Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no sentinel configured"))))
+    }
+
+    /// Drops every connection: the next calls ask the sentinels again.
+    fn forget(&self) {
+        for slot in &self.pool {
+            if let Ok(mut slot) = slot.lock() {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Starts (once per runtime that still runs it) a task that asks the
+    /// sentinels every [`SENTINEL_WATCH`] where the primary is, and drops
+    /// the connections when it moved. The old primary goes on accepting
+    /// writes after a failover until Sentinel demotes it (seconds later):
+    /// without this, those writes would be lost.
+    fn watch(self: &Arc<Self>) {
+        if self.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.watching.store(false, Ordering::SeqCst);
+            return;
+        };
+        /// Lets the next call start a watcher when this one ends (its
+        /// runtime shut down, or the store was dropped).
+        struct Unwatch(std::sync::Weak<SentinelBackend>);
+        impl Drop for Unwatch {
+            fn drop(&mut self) {
+                if let Some(s) = self.0.upgrade() {
+                    s.watching.store(false, Ordering::SeqCst);
+                }
+            }
+        }
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let _unwatch = Unwatch(weak.clone());
+            let mut next = 0usize;
+            loop {
+                tokio::time::sleep(SENTINEL_WATCH).await;
+                let Some(s) = weak.upgrade() else { return };
+                let sentinel = &s.sentinels[next % s.sentinels.len()];
+                next = next.wrapping_add(1);
+                let Ok(now) = s.ask(sentinel).await else {
+                    continue;
+                };
+                let moved = s
+                    .primary
+                    .lock()
+                    .is_ok_and(|p| p.as_ref().is_some_and(|p| *p != now));
+                if moved {
+                    tracing::warn!("redis sentinel: the primary moved; reconnecting");
+                    s.forget();
+                    if let Ok(mut p) = s.primary.lock() {
+                        *p = None;
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -610,13 +686,16 @@ impl Inner {
                     .map(|u| open_client(&without_db(u), tls.as_ref()))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| invalid("sentinel URL", e))?;
-                Backend::Sentinel(SentinelBackend {
+                Backend::Sentinel(Arc::new(SentinelBackend {
                     master: master.clone(),
                     sentinels,
                     node,
                     tls: tls.clone(),
                     pool: (0..n).map(|_| Mutex::new(None)).collect(),
-                })
+                    primary: Mutex::new(None),
+                    watching: AtomicBool::new(false),
+                    timeout: options.timeout,
+                }))
             }
         };
         let delivered = Cache::builder()
@@ -686,11 +765,12 @@ impl Inner {
                 .cloned()
                 .map(Conn::Cluster),
             Backend::Sentinel(s) => {
+                s.watch();
                 let cached = s.pool[i].lock().ok().and_then(|c| c.clone());
                 if let Some(c) = cached {
                     return Ok(Conn::Plain(c));
                 }
-                let c = s.connect(self.timeout).await?;
+                let c = s.connect().await?;
                 if let Ok(mut slot) = s.pool[i].lock() {
                     *slot = Some(c.clone());
                 }
@@ -782,11 +862,7 @@ impl Inner {
     /// forgets a Sentinel connection (its primary may have been demoted).
     fn too_few(&self, what: &str, acked: i64) -> StoreError {
         if let Backend::Sentinel(s) = &self.backend {
-            for slot in &s.pool {
-                if let Ok(mut slot) = slot.lock() {
-                    *slot = None;
-                }
-            }
+            s.forget();
         }
         StoreError(format!(
             "redis: {what} reached {acked} of {} replicas within {:?} (wait_replicas)",
