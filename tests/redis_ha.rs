@@ -763,3 +763,121 @@ async fn sentinel_store_reaches_the_primary_and_waits_for_the_replica() {
     let pkey = format!("{PREFIX}{}", hex::encode(key("p").as_bytes()));
     assert_eq!(s.primary.get(&pkey), None, "released");
 }
+
+// ------------------------------------------------ round trips and WAIT
+
+/// `calls` of `cmd` in `INFO commandstats` (0 before its first call).
+fn calls(redis: &RedisServer, cmd: &str) -> u64 {
+    let stats = redis.cli(&["info", "commandstats"]);
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A primary and its replica, the replica in sync.
+fn primary_and_replica() -> (RedisServer, RedisServer) {
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_with(|_, _| Setup {
+        conf: None,
+        args: vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port.to_string(),
+        ],
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !primary
+        .cli(&["info", "replication"])
+        .contains("state=online")
+    {
+        assert!(Instant::now() < deadline, "the replica did not sync");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (primary, replica)
+}
+
+/// Round trips to Redis, counted by Redis itself: a new delivery is two
+/// (reserve, settle), a duplicate one, or none when this replica's local
+/// layer knows it; `wait_replicas` adds a `WAIT` after each of the two.
+#[test]
+fn round_trips_per_delivery_counted_by_redis() {
+    let (primary, _replica) = primary_and_replica();
+    let rx = Receiver::start();
+    let url = format!("    url: redis://127.0.0.1:{}\n", primary.port);
+    let a = gateway(&rx, &url, "30s");
+    let b = gateway(&rx, &url, "30s");
+    let c = gateway(&rx, &format!("{url}    wait_replicas: 1\n"), "30s");
+    let body = event_body("evt-rt", 300);
+    // Warm up: scripts loaded, connections made.
+    for gw in [&a, &b, &c] {
+        assert_eq!(
+            deliver(gw.addr, &body, &format!("warm-{}", gw.addr)).status,
+            200
+        );
+    }
+    let count = || (calls(&primary, "evalsha"), calls(&primary, "wait"));
+    let step = |addr, k: &str| {
+        let before = count();
+        let r = deliver(addr, &body, k);
+        assert_eq!(r.status, 200, "{r:?}");
+        let after = count();
+        (after.0 - before.0, after.1 - before.1)
+    };
+    assert_eq!(step(a.addr, "rt-1"), (2, 0), "new: reserve + settle");
+    assert_eq!(
+        step(a.addr, "rt-1"),
+        (0, 0),
+        "duplicate on the same replica: local"
+    );
+    assert_eq!(
+        step(b.addr, "rt-1"),
+        (1, 0),
+        "duplicate on another replica: reserve"
+    );
+    assert_eq!(step(b.addr, "rt-1"), (0, 0), "then local there too");
+    assert_eq!(
+        step(c.addr, "rt-2"),
+        (2, 2),
+        "wait_replicas: WAIT after each"
+    );
+    assert_eq!(step(c.addr, "rt-2"), (0, 0));
+    assert_eq!(step(c.addr, "rt-1"), (1, 0), "a duplicate does not wait");
+}
+
+/// What `wait_replicas: 1` costs per new delivery at the store (reserve
+/// then settle, one at a time, loopback replica). A measurement for
+/// BENCHMARKS.md: `cargo test --test redis_ha wait_replicas_cost -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn wait_replicas_cost_measure() {
+    let (primary, _replica) = primary_and_replica();
+    for (round, wait) in [0, 1, 0, 1].into_iter().enumerate() {
+        let store = RedisStore::new(RedisOptions {
+            prefix: format!("cost{round}:"),
+            wait_replicas: wait,
+            ..RedisOptions::new(format!("redis://127.0.0.1:{}", primary.port))
+        })
+        .unwrap();
+        let n = 5000;
+        let mut took = Vec::with_capacity(n);
+        for i in 0..n {
+            let k = key(&format!("c-{i}"));
+            let t = Instant::now();
+            let Ok(hookgate::dedupe::Reservation::Acquired(token)) = store.reserve(k).await else {
+                panic!("acquire")
+            };
+            store.settle(k, token).await.unwrap();
+            took.push(t.elapsed());
+        }
+        took.sort();
+        let mean = took.iter().sum::<Duration>() / n as u32;
+        eprintln!(
+            "wait_replicas {wait}: reserve+settle mean {mean:?}, p50 {:?}, p99 {:?}",
+            took[n / 2],
+            took[n * 99 / 100]
+        );
+    }
+}
