@@ -148,11 +148,12 @@ impl RedisServer {
             cmd.arg(self.dir.path().join("redis.conf"));
         }
         let child = cmd
-            .args(&self.args)
             .args(["--port", &port, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            // Last, so that they override the defaults above.
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
