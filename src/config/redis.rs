@@ -128,8 +128,23 @@ pub(super) fn build_redis(r: &Spanned<file::Redis>, p: &mut Problems) -> Option<
 /// the URL: it may hold a password).
 fn check_url(t: &file::Text, key: &str, p: &mut Problems) -> Option<String> {
     let url = t.value.trim();
-    match url::Url::parse(url).map(|u| u.scheme().to_string()) {
-        Ok(s) if ["redis", "valkey", "rediss", "valkeys"].contains(&s.as_str()) => {
+    match url::Url::parse(url).map(|u| {
+        (
+            u.scheme().to_string(),
+            u.fragment().is_some() || u.query().is_some(),
+        )
+    }) {
+        Ok((s, true)) if ["redis", "valkey", "rediss", "valkeys"].contains(&s.as_str()) => {
+            // The redis crate reads options there, `#insecure` among them:
+            // certificate checks are not optional.
+            p.push(Problem::at(
+                key,
+                pos(t),
+                "a Redis URL here takes no query or fragment".into(),
+            ));
+            None
+        }
+        Ok((s, false)) if ["redis", "valkey", "rediss", "valkeys"].contains(&s.as_str()) => {
             if ::redis::Client::open(url).is_err() {
                 p.push(Problem::at(
                     key,
@@ -140,7 +155,7 @@ fn check_url(t: &file::Text, key: &str, p: &mut Problems) -> Option<String> {
             }
             Some(url.to_string())
         }
-        Ok(s) => {
+        Ok((s, _)) => {
             p.push(Problem::at(
                 key,
                 pos(t),
@@ -423,6 +438,9 @@ dedupe:
         assert!(p.message.contains("rediss://"), "{p}");
         let p = one(&format!("    url: rediss://h\n    key: {key_p}\n"));
         assert!(p.message.contains("go together"), "{p}");
+        let p = one("    url: \"rediss://:pw@h:6380/#insecure\"\n");
+        assert_eq!(at(&p), ("dedupe.redis.url", Some(7)), "{p}");
+        assert!(!p.message.contains("pw"), "{p}");
     }
 
     #[test]
