@@ -61,8 +61,9 @@
 //!   dropped connection.
 //! - Cluster: the crate's cluster connection follows `MOVED`/`ASK` and
 //!   refreshes its slot map when the topology changes.
-//! - Sentinel: hookgate asks the sentinels (in turn) for the primary's
-//!   address, checks with `ROLE` that it is a primary, and keeps that
+//! - Sentinel: hookgate asks the sentinels for the primary's address (the
+//!   answer of the highest `config-epoch`), checks with `ROLE` that it is
+//!   a primary, and keeps that
 //!   connection until it fails or answers as no primary would (`READONLY`,
 //!   `MASTERDOWN`, `NOREPLICAS`, `LOADING`, too few `WAIT`
 //!   acknowledgements) or the sentinels name another primary (a task asks
@@ -529,62 +530,81 @@ impl SentinelBackend {
             .set_response_timeout(Some(self.timeout))
     }
 
-    /// Asks one sentinel where the primary is.
-    async fn ask(&self, sentinel: &::redis::Client) -> Result<(String, u16), RedisError> {
+    /// Asks one sentinel where the primary is (`SENTINEL MASTER`), with the
+    /// configuration epoch of that answer.
+    async fn ask(&self, sentinel: &::redis::Client) -> Result<((String, u16), u64), RedisError> {
         let mut c = sentinel
             .get_multiplexed_async_connection_with_config(&self.config())
             .await?;
-        let addr: Option<(String, u16)> = ::redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
+        let fields: std::collections::HashMap<String, String> = ::redis::cmd("SENTINEL")
+            .arg("MASTER")
             .arg(&self.master)
             .query_async(&mut c)
             .await?;
-        addr.ok_or_else(|| {
-            RedisError::from((
+        let ip = fields.get("ip").cloned();
+        let port = fields.get("port").and_then(|p| p.parse::<u16>().ok());
+        let epoch = fields
+            .get("config-epoch")
+            .and_then(|e| e.parse::<u64>().ok())
+            .unwrap_or(0);
+        match (ip, port) {
+            (Some(ip), Some(port)) => Ok(((ip, port), epoch)),
+            _ => Err(RedisError::from((
                 ErrorKind::Client,
-                "a sentinel does not know the master name",
-            ))
+                "a sentinel gave no usable primary address",
+            ))),
+        }
+    }
+
+    /// Asks every sentinel where the primary is and takes the answer of the
+    /// newest configuration (the highest `config-epoch`, as the sentinels
+    /// themselves do): right after a failover, the sentinels that have not
+    /// heard of it yet still name the old primary.
+    async fn primary_addr(&self) -> Result<(String, u16), RedisError> {
+        let mut best: Option<((String, u16), u64)> = None;
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            match self.ask(sentinel).await {
+                Ok((addr, epoch)) => {
+                    if best.as_ref().is_none_or(|(_, e)| epoch > *e) {
+                        best = Some((addr, epoch));
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        best.map(|(a, _)| a).ok_or_else(|| {
+            last.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no sentinel configured")))
         })
     }
 
-    /// Asks the sentinels in turn for the primary, connects to it and checks
+    /// Finds the primary through the sentinels, connects to it and checks
     /// that it calls itself primary.
     async fn connect(&self) -> Result<MultiplexedConnection, RedisError> {
-        let mut last = None;
-        for sentinel in &self.sentinels {
-            let (host, port) = match self.ask(sentinel).await {
-                Ok(a) => a,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            let mut node = self.node.clone();
-            if node.set_host(Some(&host)).is_err() || node.set_port(Some(port)).is_err() {
-                last = Some(RedisError::from((
-                    ErrorKind::Client,
-                    "a sentinel named an unusable primary address",
-                )));
-                continue;
-            }
-            let client = open_client(node.as_str(), self.tls.as_ref())?;
-            let mut c = client
-                .get_multiplexed_async_connection_with_config(&self.config())
-                .await?;
-            let role: Vec<::redis::Value> = ::redis::cmd("ROLE").query_async(&mut c).await?;
-            let is_master = matches!(role.first(), Some(v) if String::from_redis_value(v.clone()).is_ok_and(|r| r == "master"));
-            if is_master {
-                if let Ok(mut p) = self.primary.lock() {
-                    *p = Some((host, port));
-                }
-                return Ok(c);
-            }
-            last = Some(RedisError::from((
+        let (host, port) = self.primary_addr().await?;
+        let mut node = self.node.clone();
+        if node.set_host(Some(&host)).is_err() || node.set_port(Some(port)).is_err() {
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "the sentinels named an unusable primary address",
+            )));
+        }
+        let client = open_client(node.as_str(), self.tls.as_ref())?;
+        let mut c = client
+            .get_multiplexed_async_connection_with_config(&self.config())
+            .await?;
+        let role: Vec<::redis::Value> = ::redis::cmd("ROLE").query_async(&mut c).await?;
+        let is_master = matches!(role.first(), Some(v) if String::from_redis_value(v.clone()).is_ok_and(|r| r == "master"));
+        if !is_master {
+            return Err(RedisError::from((
                 ErrorKind::Server(ServerErrorKind::ReadOnly),
                 "the server the sentinels name is not a primary (failover in progress)",
             )));
         }
-        Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no sentinel configured"))))
+        if let Ok(mut p) = self.primary.lock() {
+            *p = Some((host, port));
+        }
+        Ok(c)
     }
 
     /// Drops every connection: the next calls ask the sentinels again.
@@ -622,13 +642,10 @@ impl SentinelBackend {
         let weak = Arc::downgrade(self);
         runtime.spawn(async move {
             let _unwatch = Unwatch(weak.clone());
-            let mut next = 0usize;
             loop {
                 tokio::time::sleep(SENTINEL_WATCH).await;
                 let Some(s) = weak.upgrade() else { return };
-                let sentinel = &s.sentinels[next % s.sentinels.len()];
-                next = next.wrapping_add(1);
-                let Ok(now) = s.ask(sentinel).await else {
+                let Ok(now) = s.primary_addr().await else {
                     continue;
                 };
                 let moved = s
