@@ -658,6 +658,25 @@ async fn cluster_two_identities_reserved_in_turn_never_forward_twice() {
         }
     }
     assert!(forwarded_total > 0);
+
+    // WAIT goes to the key's primary: without replicas, none acknowledges.
+    let waiting = RedisStore::new(RedisOptions {
+        target: RedisTarget::Cluster(urls),
+        prefix: PREFIX.into(),
+        wait_replicas: 1,
+        timeout: Duration::from_millis(400),
+        ..RedisOptions::new("")
+    })
+    .unwrap();
+    let e = waiting.reserve(key("waits")).await.unwrap_err().to_string();
+    assert!(e.contains("reached 0 of 1 replicas"), "{e}");
+    let rkey = format!("{PREFIX}{}", hex::encode(key("waits").as_bytes()));
+    let in_cluster: u32 = cluster.nodes[0]
+        .cli(&["-c", "exists", &rkey])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(in_cluster, 0, "the reservation was released");
 }
 
 // ------------------------------------------------------------- Sentinel
