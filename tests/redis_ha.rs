@@ -335,13 +335,17 @@ impl Cluster {
 
     /// A cluster whose nodes also get `extra` options.
     fn start_with(extra: &[&str]) -> Cluster {
+        Self::start_each(|| extra.iter().map(|a| a.to_string()).collect())
+    }
+
+    /// A cluster whose each node also gets the options `extra()` makes.
+    fn start_each(extra: impl Fn() -> Vec<String>) -> Cluster {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
                 RedisServer::start_with(|_, _| Setup {
                     conf: None,
-                    args: extra
-                        .iter()
-                        .map(|a| a.to_string())
+                    args: extra()
+                        .into_iter()
                         .chain([
                             "--cluster-enabled".into(),
                             "yes".into(),
@@ -579,6 +583,80 @@ fn cluster_primary_crash_and_restart_during_a_stream_delivers_nothing_twice() {
     );
     assert_eq!(rx.count(), 120);
     assert!(forwarded_per_key(&rx).values().all(|n| *n == 1));
+}
+
+/// A Cluster over TLS, as managed services run it: every node has a TLS
+/// port (a private CA, client certificates required); the gateways know
+/// only TLS seed URLs and get the nodes' TLS ports from the cluster.
+#[test]
+fn cluster_over_tls_with_client_certificates() {
+    let pki = Pki::make();
+    let cluster = Cluster::start_each(|| {
+        vec![
+            "--tls-port".into(),
+            free_port().to_string(),
+            "--tls-cert-file".into(),
+            pki.path("server.pem"),
+            "--tls-key-file".into(),
+            pki.path("server-key.pem"),
+            "--tls-ca-cert-file".into(),
+            pki.path("ca.pem"),
+            "--tls-auth-clients".into(),
+            "yes".into(),
+            // Cluster bus over TLS too, and the nodes' TLS ports in the
+            // slot map.
+            "--tls-cluster".into(),
+            "yes".into(),
+        ]
+    });
+    let urls: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let port = n.cli(&["config", "get", "tls-port"]);
+            let port = port.lines().nth(1).unwrap_or("").trim().to_string();
+            format!("rediss://127.0.0.1:{port}")
+        })
+        .collect();
+    let store = RedisStore::new(RedisOptions {
+        target: RedisTarget::Cluster(urls.clone()),
+        tls: RedisTls {
+            ca: Some(pki.read("ca.pem")),
+            client: Some((pki.read("client.pem"), pki.read("client-key.pem"))),
+        },
+        prefix: PREFIX.into(),
+        ..RedisOptions::new("")
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = runtime.block_on(store.reserve(key("probe")));
+    assert!(r.is_ok(), "{r:?}");
+    let rx = Receiver::start();
+    let block = format!(
+        "    cluster: [{}]\n    ca: {}\n    cert: {}\n    key: {}\n",
+        urls.join(", "),
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client-key.pem")
+    );
+    let a = gateway(&rx, &block, "30s");
+    let b = gateway(&rx, &block, "30s");
+    let body = event_body("evt-cl-tls", 300);
+    for i in 0..30 {
+        let k = format!("cltls-{i}");
+        let r = deliver(a.addr, &body, &k);
+        assert_eq!(r.status, 200, "{k}: {r:?}");
+        let r = deliver(b.addr, &body, &k);
+        assert_eq!(r.header("hookgate-duplicate"), Some("true"), "{k}: {r:?}");
+    }
+    assert_eq!(rx.count(), 30);
+    for n in &cluster.nodes {
+        let keys: u64 = n.cli(&["dbsize"]).trim().parse().unwrap();
+        assert!(keys > 0, "every primary holds some keys: {}", n.port);
+    }
 }
 
 /// The gateway's coming two identities per delivery (idempotency key and
