@@ -763,20 +763,32 @@ async fn cluster_two_identities_reserved_in_turn_never_forward_twice() {
 struct Sentinels {
     primary: RedisServer,
     replica: RedisServer,
+    /// More replicas, if asked for.
+    others: Vec<RedisServer>,
     sentinels: Vec<RedisServer>,
 }
 
 impl Sentinels {
     fn start() -> Sentinels {
+        Self::start_with_replicas(1)
+    }
+
+    fn start_with_replicas(n: usize) -> Sentinels {
         let primary = RedisServer::start();
-        let replica = RedisServer::start_with(|_, _| Setup {
-            conf: None,
-            args: vec![
-                "--replicaof".into(),
-                "127.0.0.1".into(),
-                primary.port.to_string(),
-            ],
-        });
+        let mut replicas: Vec<RedisServer> = (0..n.max(1))
+            .map(|_| {
+                RedisServer::start_with(|_, _| Setup {
+                    conf: None,
+                    args: vec![
+                        "--replicaof".into(),
+                        "127.0.0.1".into(),
+                        primary.port.to_string(),
+                    ],
+                })
+            })
+            .collect();
+        let replica = replicas.remove(0);
+        let others = replicas;
         let sentinels: Vec<RedisServer> = (0..3)
             .map(|_| {
                 RedisServer::start_with(|_, _| Setup {
@@ -794,6 +806,7 @@ impl Sentinels {
         let s = Sentinels {
             primary,
             replica,
+            others,
             sentinels,
         };
         // Each sentinel must know the replica and the other two sentinels
@@ -803,12 +816,16 @@ impl Sentinels {
             let sentinels = x.cli(&["sentinel", "sentinels", "hg"]);
             let replicas = x.cli(&["sentinel", "replicas", "hg"]);
             sentinels.matches("127.0.0.1").count() >= 2
-                && replicas.contains(&s.replica.port.to_string())
+                && std::iter::once(&s.replica)
+                    .chain(&s.others)
+                    .all(|r| replicas.contains(&r.port.to_string()))
                 && !replicas.contains("s_down")
-        }) || !s
+        }) || s
             .primary
             .cli(&["info", "replication"])
-            .contains("state=online")
+            .matches("state=online")
+            .count()
+            < 1 + s.others.len()
         {
             assert!(
                 Instant::now() < deadline,
@@ -862,7 +879,12 @@ struct FailoverRun {
 /// `SENTINEL FAILOVER` after 40 keys; 40 more keys once the replica is
 /// primary; then every key once more through a third gateway.
 fn failover_stream(wait_replicas: u32) -> FailoverRun {
-    let s = Sentinels::start();
+    failover_stream_with(wait_replicas, 1)
+}
+
+/// [`failover_stream`] with `replicas` replicas.
+fn failover_stream_with(wait_replicas: u32, replicas: usize) -> FailoverRun {
+    let s = Sentinels::start_with_replicas(replicas);
     let rx = Receiver::start();
     let yaml = s.yaml(wait_replicas);
     let a = gateway(&rx, &yaml, "5s");
@@ -901,7 +923,7 @@ fn failover_stream(wait_replicas: u32) -> FailoverRun {
         run.worst = run.worst.max(first.elapsed());
         let turn = [addrs[(i + 1) % 2], addrs[i % 2]];
         deliver_retrying(&turn, &body, &k, Duration::from_secs(40));
-        if failed_over && s.primary_port() == s.replica.port {
+        if failed_over && s.primary_port() != s.primary.port {
             after += 1;
         }
         i += 1;
@@ -926,7 +948,7 @@ fn failover_stream(wait_replicas: u32) -> FailoverRun {
         .map(|(k, _)| k)
         .collect();
     eprintln!(
-        "wait_replicas {wait_replicas}: {} keys, {} forwarded twice {:?}, longest delivery {:?}, retried {:?}",
+        "wait_replicas {wait_replicas}, {replicas} replica(s): {} keys, {} forwarded twice {:?}, longest delivery {:?}, retried {:?}",
         run.keys,
         run.twice.len(),
         run.twice,
@@ -953,6 +975,21 @@ fn sentinel_failover_during_a_stream_forwards_each_delivery_once() {
     // takes to turn the old primary into the new one's replica (until then
     // the new primary has no replica to WAIT for).
     assert!(run.worst < Duration::from_secs(30), "{:?}", run.retried);
+}
+
+/// The stream with two replicas, `wait_replicas` 1 and 2. With 1, a write
+/// the *other* replica acknowledged after the promotion is lost when that
+/// replica is re-pointed at the new primary: `wait_replicas` protects only
+/// when it counts every replica. A measurement:
+/// `cargo test --test redis_ha two_replicas -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sentinel_failover_two_replicas_measure() {
+    for _ in 0..2 {
+        failover_stream_with(1, 2);
+        let run = failover_stream_with(2, 2);
+        assert!(run.twice.is_empty(), "{:?}", run.twice);
+    }
 }
 
 /// The same stream without `wait_replicas`: how long service stops and

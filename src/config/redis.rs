@@ -29,7 +29,8 @@ pub struct RedisConfig {
     /// What a request gets while Redis fails (default fail closed).
     pub on_error: OnStoreError,
     /// `WAIT` for this many replicas after an acquiring reserve and after a
-    /// settle (default 0: do not wait).
+    /// settle (default 0: do not wait). Protects across a failover only
+    /// when it counts every replica of the primary.
     pub wait_replicas: u32,
 }
 
