@@ -44,7 +44,9 @@
 //! followed by `WAIT N <timeout>` on the same connection (on a Cluster, on
 //! the key's primary); fewer than `N` acknowledgements make the call fail
 //! (an acquired reservation is released first), so the gateway forwards
-//! only what `N` replicas hold.
+//! only what `N` replicas hold. That survives a failover only when `N` is
+//! every replica: a replica that is not promoted may have acknowledged
+//! writes the new primary never had, and drops them when it follows it.
 //!
 //! # Failures
 //!
