@@ -858,6 +858,173 @@ impl Sentinels {
     }
 }
 
+/// `redis-server` options for a TLS port that requires client
+/// certificates, with replication and sentinel links over TLS too.
+fn tls_args(pki: &Pki, tls_port: u16) -> Vec<String> {
+    [
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &pki.path("server.pem"),
+        "--tls-key-file",
+        &pki.path("server-key.pem"),
+        "--tls-ca-cert-file",
+        &pki.path("ca.pem"),
+        "--tls-auth-clients",
+        "yes",
+        "--tls-replication",
+        "yes",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The TLS port a server listens on.
+fn tls_port_of(server: &RedisServer) -> u16 {
+    let out = server.cli(&["config", "get", "tls-port"]);
+    out.lines()
+        .nth(1)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sentinel over TLS: a primary and a replica replicating over TLS, three
+/// sentinels monitoring them over TLS, and gateways that know only the
+/// sentinels' TLS URLs (client certificates required everywhere), with
+/// `wait_replicas: 1`. Before and after a `SENTINEL FAILOVER`, each key is
+/// forwarded once and its duplicate answered by the other gateway; the keys
+/// after it are on the new primary.
+#[test]
+fn sentinel_over_tls_finds_the_primary_before_and_after_a_failover() {
+    let pki = Pki::make();
+    let primary = RedisServer::start_with(|_, _| Setup {
+        conf: None,
+        args: tls_args(&pki, free_port()),
+    });
+    let primary_tls = tls_port_of(&primary);
+    let replica = RedisServer::start_with(|_, _| Setup {
+        conf: None,
+        args: tls_args(&pki, free_port())
+            .into_iter()
+            .chain([
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary_tls.to_string(),
+            ])
+            .collect(),
+    });
+    let replica_tls = tls_port_of(&replica);
+    // (A sentinel has no CONFIG GET: remember the TLS port of the try that
+    // started.)
+    let sentinel_tls = Cell::new(0);
+    let mut urls = vec![];
+    let sentinels: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            let s = RedisServer::start_with(|_, _| {
+                sentinel_tls.set(free_port());
+                Setup {
+                    conf: Some(format!(
+                        "sentinel monitor hg 127.0.0.1 {primary_tls} 2\n\
+                         sentinel down-after-milliseconds hg 2000\n\
+                         sentinel failover-timeout hg 10000\n"
+                    )),
+                    args: ["--sentinel".to_string()]
+                        .into_iter()
+                        .chain(tls_args(&pki, sentinel_tls.get()))
+                        .collect(),
+                }
+            });
+            urls.push(format!("rediss://127.0.0.1:{}", sentinel_tls.get()));
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sentinels.iter().all(|x| {
+        x.cli(&["sentinel", "sentinels", "hg"])
+            .matches("127.0.0.1")
+            .count()
+            >= 2
+            && x.cli(&["sentinel", "replicas", "hg"])
+                .contains(&replica_tls.to_string())
+    }) || !primary
+        .cli(&["info", "replication"])
+        .contains("state=online")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the TLS sentinels did not find each other"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let probe = RedisStore::new(RedisOptions {
+        target: RedisTarget::Sentinel {
+            master: "hg".into(),
+            urls: urls.clone(),
+        },
+        tls: RedisTls {
+            ca: Some(pki.read("ca.pem")),
+            client: Some((pki.read("client.pem"), pki.read("client-key.pem"))),
+        },
+        prefix: PREFIX.into(),
+        ..RedisOptions::new("")
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = runtime.block_on(probe.reserve(key("probe")));
+    assert!(r.is_ok(), "{r:?}");
+    let block = format!(
+        "    sentinel:\n      master: hg\n      urls: [{}]\n    ca: {}\n    cert: {}\n    key: {}\n    on_error: fail_closed\n    wait_replicas: 1\n",
+        urls.join(", "),
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client-key.pem")
+    );
+    let rx = Receiver::start();
+    let a = gateway(&rx, &block, "5s");
+    let b = gateway(&rx, &block, "5s");
+    let addrs = [a.addr, b.addr];
+    let body = event_body("evt-snt-tls", 300);
+    let round = |from: usize, to: usize| {
+        for i in from..to {
+            let k = format!("stls-{i}");
+            let (seen, dup) = deliver_retrying(&addrs, &body, &k, Duration::from_secs(40));
+            assert!(!dup, "{k}: {seen:?}");
+            let (seen, dup) =
+                deliver_retrying(&[addrs[1], addrs[0]], &body, &k, Duration::from_secs(30));
+            assert!(dup, "{k}: forwarded twice: {seen:?}");
+        }
+    };
+    round(0, 10);
+    let rkey = format!("{PREFIX}{}", hex::encode(key("stls-0").as_bytes()));
+    assert_eq!(primary.get(&rkey).as_deref(), Some("d"));
+
+    sentinels[0].cli(&["sentinel", "failover", "hg"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sentinels[0]
+        .cli(&["sentinel", "get-master-addr-by-name", "hg"])
+        .contains(&replica_tls.to_string())
+    {
+        assert!(Instant::now() < deadline, "no failover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // With wait_replicas, nothing counts on the old primary: the next keys
+    // wait (503, retried) until the new primary has its replica, then land
+    // there, each forwarded once.
+    round(10, 20);
+    for i in 10..20 {
+        let rkey = format!(
+            "{PREFIX}{}",
+            hex::encode(key(&format!("stls-{i}")).as_bytes())
+        );
+        assert_eq!(replica.get(&rkey).as_deref(), Some("d"), "stls-{i}");
+    }
+    assert_eq!(rx.count(), 20);
+    assert!(forwarded_per_key(&rx).values().all(|n| *n == 1));
+}
+
 /// What a stream of deliveries saw around a `SENTINEL FAILOVER`.
 struct FailoverRun {
     /// Keys delivered.
