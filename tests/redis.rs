@@ -53,12 +53,12 @@ fn replica(redis: &RedisServer, rx: &Receiver, on_error: &str) -> RunningGateway
 
 fn store(redis: &RedisServer, ttl: Duration, in_flight_timeout: Duration) -> RedisStore {
     RedisStore::new(RedisOptions {
-        url: redis.url(),
         prefix: PREFIX.into(),
         timeout: Duration::from_millis(500),
         connections: 2,
         ttl,
         in_flight_timeout,
+        ..RedisOptions::new(redis.url())
     })
     .unwrap()
 }

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use serde_saphyr::Spanned;
-
 pub use super::choices::{BackendKind, OnStoreError};
 use super::value::{or_default, pos};
 use super::{defaults, file, Problem, Problems};
@@ -27,7 +25,7 @@ impl Dedupe {
     pub fn on_error(&self) -> OnStoreError {
         match &self.backend {
             Backend::Memory => OnStoreError::FailClosed,
-            Backend::Redis { on_error, .. } => *on_error,
+            Backend::Redis(r) => r.on_error,
         }
     }
 }
@@ -38,41 +36,15 @@ pub enum Backend {
     /// In-process compact table ([`crate::dedupe::MemoryStore`]).
     Memory,
     /// A Redis (6+) or Valkey shared by every replica (`dedupe.redis`).
-    Redis {
-        /// `redis://[user:password@]host[:port][/db]` (or `valkey://`).
-        /// May hold a password: never log it.
-        url: String,
-        /// Prepended to every key (default `hookgate:`), so that several
-        /// gateways or other programs can share one Redis.
-        prefix: String,
-        /// Limit of every Redis call, connecting included (default 1 s).
-        timeout: Duration,
-        /// Multiplexed connections, used in turn (default 2).
-        connections: usize,
-        /// What a request gets while Redis fails (default fail closed).
-        on_error: OnStoreError,
-    },
+    Redis(super::RedisConfig),
 }
 
 impl std::fmt::Debug for Backend {
-    // By hand, so that a password in the URL never reaches a log.
+    // `RedisConfig`'s `Debug` redacts URL passwords and TLS files.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Backend::Memory => f.write_str("Memory"),
-            Backend::Redis {
-                url,
-                prefix,
-                timeout,
-                connections,
-                on_error,
-            } => f
-                .debug_struct("Redis")
-                .field("url", &redact_url(url))
-                .field("prefix", prefix)
-                .field("timeout", timeout)
-                .field("connections", connections)
-                .field("on_error", on_error)
-                .finish(),
+            Backend::Redis(r) => f.debug_tuple("Redis").field(r).finish(),
         }
     }
 }
@@ -107,7 +79,7 @@ pub(super) fn build_dedupe(
             Backend::Memory
         }
         BackendKind::Redis => match &d.redis {
-            Some(r) => build_redis(r, p).unwrap_or(Backend::Memory),
+            Some(r) => super::redis::build_redis(r, p).unwrap_or(Backend::Memory),
             None => {
                 p.push(Problem::at(
                     "dedupe.redis",
@@ -151,94 +123,4 @@ pub(super) fn build_dedupe(
         in_flight_timeout,
         max_entries,
     }
-}
-
-/// The longest `dedupe.redis.prefix`.
-const MAX_PREFIX: usize = 256;
-
-fn build_redis(r: &Spanned<file::Redis>, p: &mut Problems) -> Option<Backend> {
-    let before = p.len();
-    let r = &r.value;
-    // Messages never repeat the URL: it may hold a password.
-    let url = r.url.value.trim();
-    let ukey = "dedupe.redis.url";
-    match url::Url::parse(url).map(|u| u.scheme().to_string()) {
-        Ok(s) if s == "redis" || s == "valkey" => {
-            if redis::Client::open(url).is_err() {
-                p.push(Problem::at(
-                    ukey,
-                    pos(&r.url),
-                    "not a valid Redis URL; use redis://[user:password@]host[:port][/db]".into(),
-                ));
-            }
-        }
-        Ok(s) if s == "rediss" || s == "valkeys" => p.push(Problem::at(
-            ukey,
-            pos(&r.url),
-            format!("`{s}://` (TLS to Redis) is not supported by this build yet; use redis:// on a private network or through a TLS tunnel"),
-        )),
-        Ok(s) => p.push(Problem::at(
-            ukey,
-            pos(&r.url),
-            format!("scheme `{s}` is not supported; use redis:// or valkey://"),
-        )),
-        Err(_) => p.push(Problem::at(
-            ukey,
-            pos(&r.url),
-            "not a URL; use redis://[user:password@]host[:port][/db]".into(),
-        )),
-    }
-    let prefix = match &r.prefix {
-        None => defaults::REDIS_PREFIX.to_string(),
-        Some(x) if x.value.len() <= MAX_PREFIX => x.value.clone(),
-        Some(x) => {
-            p.push(Problem::at(
-                "dedupe.redis.prefix",
-                pos(x),
-                format!("at most {MAX_PREFIX} bytes"),
-            ));
-            String::new()
-        }
-    };
-    let timeout = or_default(
-        r.timeout.as_ref(),
-        "dedupe.redis.timeout",
-        defaults::REDIS_TIMEOUT,
-        p,
-    );
-    if timeout.is_zero() || timeout > Duration::from_secs(60) {
-        p.push(Problem::at(
-            "dedupe.redis.timeout",
-            r.timeout.as_ref().map_or((0, 0), |t| t.at),
-            "must be longer than zero and at most 60s".into(),
-        ));
-    }
-    let connections = match &r.connections {
-        None => defaults::REDIS_CONNECTIONS as usize,
-        Some(c) if (1..=64).contains(&c.value) => c.value as usize,
-        Some(c) => {
-            p.push(Problem::at(
-                "dedupe.redis.connections",
-                pos(c),
-                "must be between 1 and 64".into(),
-            ));
-            1
-        }
-    };
-    let on_error = or_default(
-        r.on_error.as_ref(),
-        "dedupe.redis.on_error",
-        OnStoreError::FailClosed,
-        p,
-    );
-    if p.len() != before {
-        return None;
-    }
-    Some(Backend::Redis {
-        url: url.to_string(),
-        prefix,
-        timeout,
-        connections,
-        on_error,
-    })
 }

@@ -77,11 +77,30 @@ pub struct Dedupe {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redis {
-    pub url: Text,
+    /// One server. Exactly one of `url`, `cluster` and `sentinel`.
+    pub url: Option<Text>,
+    /// Seed nodes of a Redis Cluster.
+    pub cluster: Option<Spanned<Vec<Text>>>,
+    /// A primary found through Sentinel.
+    pub sentinel: Option<Spanned<RedisSentinel>>,
+    /// PEM CA file for `rediss://`, instead of the system roots.
+    pub ca: Option<Text>,
+    /// PEM client certificate (chain) for mutual TLS; needs `key`.
+    pub cert: Option<Text>,
+    /// PEM private key of `cert`.
+    pub key: Option<Text>,
     pub prefix: Option<Text>,
     pub timeout: Option<Typed<Duration>>,
     pub connections: Option<Spanned<u64>>,
     pub on_error: Option<Typed<OnStoreError>>,
+    pub wait_replicas: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSentinel {
+    pub master: Text,
+    pub urls: Spanned<Vec<Text>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,9 +80,24 @@ const SERVER: Kind = Kind::Map(&[
     opt("log_format", Kind::Str),
 ]);
 
+const SECRET_STRS: Kind = Kind::List(&Kind::Str);
+
+const REDIS_SENTINEL: Kind = Kind::Map(&[
+    req("master", Kind::Str),
+    // Sentinel URLs may carry the password too.
+    secret(req("urls", SECRET_STRS)),
+]);
+
 const REDIS: Kind = Kind::Map(&[
-    // `redis://:password@host`: the password stays out of snippets.
-    secret(req("url", Kind::Str)),
+    // `redis://:password@host`: the password stays out of snippets. One of
+    // `url`, `cluster`, `sentinel` (the builder says which is missing).
+    secret(opt("url", Kind::Str)),
+    secret(opt("cluster", SECRET_STRS)),
+    opt("sentinel", REDIS_SENTINEL),
+    opt("ca", Kind::Str),
+    opt("cert", Kind::Str),
+    opt("key", Kind::Str),
+    opt("wait_replicas", Kind::Int),
     opt("prefix", Kind::Str),
     opt("timeout", Kind::Duration),
     opt("connections", Kind::Int),

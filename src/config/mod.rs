@@ -15,11 +15,13 @@ pub mod defaults;
 mod file;
 mod keys;
 mod lint;
+mod redis;
 mod route;
 mod server;
 mod units;
 pub(crate) mod value;
 mod verification;
+pub use redis::RedisConfig;
 
 use std::fmt;
 use std::path::Path;
@@ -479,13 +481,15 @@ routes:
         .unwrap();
         assert_eq!(
             c.dedupe.backend,
-            Backend::Redis {
-                url: "redis://127.0.0.1:6380/2".into(),
+            Backend::Redis(RedisConfig {
+                target: crate::dedupe::RedisTarget::Single("redis://127.0.0.1:6380/2".into()),
+                tls: Default::default(),
                 prefix: "hookgate:".into(),
                 timeout: std::time::Duration::from_secs(1),
                 connections: 2,
                 on_error: OnStoreError::FailClosed,
-            }
+                wait_replicas: 0,
+            })
         );
         assert_eq!(c.dedupe.on_error(), OnStoreError::FailClosed);
         let c = from_yaml(
@@ -495,13 +499,13 @@ routes:
             "t.yaml",
         )
         .unwrap();
-        let Backend::Redis {
+        let Backend::Redis(RedisConfig {
             prefix,
             timeout,
             connections,
             on_error,
             ..
-        } = &c.dedupe.backend
+        }) = &c.dedupe.backend
         else {
             panic!("{:?}", c.dedupe.backend)
         };
@@ -528,7 +532,11 @@ routes:
         let cases = [
             ("    url: http://127.0.0.1:6379\n", "dedupe.redis.url", 7),
             ("    url: not a url\n", "dedupe.redis.url", 7),
-            ("    url: rediss://127.0.0.1:6379\n", "dedupe.redis.url", 7),
+            (
+                "    url: rediss://127.0.0.1:6379\n    cert: c.pem\n",
+                "dedupe.redis.cert",
+                8,
+            ),
             (
                 "    url: redis://127.0.0.1\n    on_error: shrug\n",
                 "dedupe.redis.on_error",

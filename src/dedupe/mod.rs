@@ -17,7 +17,7 @@ mod memory;
 pub mod redis;
 
 pub use memory::MemoryStore;
-pub use redis::{RedisOptions, RedisStore};
+pub use redis::{RedisOptions, RedisStore, RedisTarget, RedisTls};
 
 use std::fmt;
 

@@ -14,19 +14,15 @@ pub(super) fn store_for(config: &Config) -> std::result::Result<Arc<dyn DedupeSt
             d.ttl,
             d.in_flight_timeout,
         ))),
-        Backend::Redis {
-            url,
-            prefix,
-            timeout,
-            connections,
-            on_error: _,
-        } => Ok(Arc::new(RedisStore::new(RedisOptions {
-            url: url.clone(),
-            prefix: prefix.clone(),
-            timeout: *timeout,
-            connections: *connections,
+        Backend::Redis(r) => Ok(Arc::new(RedisStore::new(RedisOptions {
+            target: r.target.clone(),
+            tls: r.tls.clone(),
+            prefix: r.prefix.clone(),
+            timeout: r.timeout,
+            connections: r.connections,
             ttl: d.ttl,
             in_flight_timeout: d.in_flight_timeout,
+            wait_replicas: r.wait_replicas,
         })?)),
     }
 }

@@ -157,3 +157,21 @@ pub fn setup(route_extra: &str) -> (RunningGateway, Receiver) {
     ));
     (gw, rx)
 }
+
+/// [`config_yaml`] with `dedupe` (the YAML lines of a `dedupe:` block) as
+/// its `dedupe:` section.
+pub fn config_yaml_with_dedupe(
+    port: u16,
+    upstream_url: &str,
+    route_extra: &str,
+    more_routes: &str,
+    dedupe: &str,
+) -> String {
+    let mut c = extended(
+        TestConfig::fynapse(port, upstream_url),
+        route_extra,
+        more_routes,
+    );
+    c.dedupe = yaml_value(&dedent(dedupe));
+    c.yaml()
+}

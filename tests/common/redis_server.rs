@@ -1,7 +1,10 @@
 //! A private `redis-server` for one test: its own loopback port, no
 //! persistence, killed when dropped. `redis-server` must be installed (CI's
 //! `.ci/run` installs it): a test that needs it fails, loudly, without it.
+//! [`RedisServer::start_with`] adds options (TLS, cluster, replica) or a
+//! config file (a sentinel).
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,23 +16,68 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// More command-line options, after the config file if any.
+    args: Vec<String>,
+    /// Whether `dir/redis.conf` is passed first (a sentinel's).
+    conf: bool,
+}
+
+/// What [`RedisServer::start_with`] runs: a config file's text (written to
+/// the server's own directory, which a sentinel rewrites) and options.
+pub struct Setup {
+    pub conf: Option<String>,
+    pub args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts one on a free port and waits until it answers `PING`.
     pub fn start() -> RedisServer {
+        Self::start_with(|_, _| Setup {
+            conf: None,
+            args: vec![],
+        })
+    }
+
+    /// Starts one on a free port with what `setup(port, dir)` asks for,
+    /// and waits until it answers `PING` on its plain port.
+    pub fn start_with(setup: impl Fn(u16, &Path) -> Setup) -> RedisServer {
         // A free port can be taken between probing and binding: try a few.
         for _ in 0..5 {
+            let port = free_port();
+            let dir = tempfile::tempdir().unwrap();
+            let Setup { conf, args } = setup(port, dir.path());
+            if let Some(text) = &conf {
+                std::fs::write(dir.path().join("redis.conf"), text).unwrap();
+            }
             let mut server = RedisServer {
-                port: free_port(),
+                port,
                 child: None,
-                dir: tempfile::tempdir().unwrap(),
+                dir,
+                args,
+                conf: conf.is_some(),
             };
             if server.try_run() {
                 return server;
             }
         }
         panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `redis-cli -p <port> args…`, its output (panics if it fails).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `redis-cli` ({e}): install redis-tools"));
+        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -95,11 +143,17 @@ impl RedisServer {
     /// if it exited (the port was taken).
     fn try_run(&mut self) -> bool {
         let port = self.port.to_string();
-        let child = Command::new("redis-server")
+        let mut cmd = Command::new("redis-server");
+        if self.conf {
+            cmd.arg(self.dir.path().join("redis.conf"));
+        }
+        let child = cmd
             .args(["--port", &port, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            // Last, so that they override the defaults above.
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
