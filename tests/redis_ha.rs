@@ -443,6 +443,7 @@ fn cluster_two_gateways_forward_one_of_concurrent_firsts_and_answer_duplicates()
     rx.respond(|_, _| Reply::status(200));
     for i in 0..40 {
         let k = format!("cl-{i}");
+        let body = event_body(&k, 300);
         assert_eq!(deliver(a.addr, &body, &k).status, 200);
         let r = deliver(b.addr, &body, &k);
         assert_eq!(r.header("hookgate-duplicate"), Some("true"), "{k}: {r:?}");
@@ -463,12 +464,12 @@ fn cluster_slot_migration_during_a_stream_delivers_nothing_twice() {
     let a = gateway(&rx, &block, "30s");
     let b = gateway(&rx, &block, "30s");
     let addrs = [a.addr, b.addr];
-    let body = event_body("evt-cl-mig", 300);
 
     // Keys first, so that the migration has some to move.
     let mut keys = vec![];
     for i in 0..100 {
         let k = format!("mig-pre-{i}");
+        let body = event_body(&k, 300);
         assert_eq!(
             deliver_retrying(&addrs, &body, &k, Duration::from_secs(10))
                 .0
@@ -551,7 +552,6 @@ fn cluster_primary_crash_and_restart_during_a_stream_delivers_nothing_twice() {
     let a = gateway(&rx, &block, "30s");
     let b = gateway(&rx, &block, "30s");
     let addrs = [a.addr, b.addr];
-    let body = event_body("evt-cl-crash", 300);
     let mut retried = 0;
     let started = Instant::now();
     let mut down = None;
@@ -562,6 +562,9 @@ fn cluster_primary_crash_and_restart_during_a_stream_delivers_nothing_twice() {
             down = Some(Instant::now());
         }
         let k = format!("crash-{i}");
+        // A body per key, as real deliveries have (the same body signed in
+        // the same second under two keys would rightly be a replay).
+        let body = event_body(&k, 300);
         let turn = [addrs[i % 2], addrs[(i + 1) % 2]];
         let (seen, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(20));
         assert!(!dup, "{k}: {seen:?}");
@@ -576,6 +579,9 @@ fn cluster_primary_crash_and_restart_during_a_stream_delivers_nothing_twice() {
     let c = gateway(&rx, &block, "30s");
     for i in 0..120 {
         let k = format!("crash-{i}");
+        // A body per key, as real deliveries have (the same body signed in
+        // the same second under two keys would rightly be a replay).
+        let body = event_body(&k, 300);
         let (seen, dup) = deliver_retrying(&[c.addr], &body, &k, Duration::from_secs(20));
         assert!(dup, "{k}: forwarded again: {seen:?}");
     }
@@ -647,9 +653,9 @@ fn cluster_over_tls_with_client_certificates() {
     );
     let a = gateway(&rx, &block, "30s");
     let b = gateway(&rx, &block, "30s");
-    let body = event_body("evt-cl-tls", 300);
     for i in 0..30 {
         let k = format!("cltls-{i}");
+        let body = event_body(&k, 300);
         let r = deliver(a.addr, &body, &k);
         assert_eq!(r.status, 200, "{k}: {r:?}");
         let r = deliver(b.addr, &body, &k);
@@ -989,10 +995,10 @@ fn sentinel_over_tls_finds_the_primary_before_and_after_a_failover() {
     let a = gateway(&rx, &block, "5s");
     let b = gateway(&rx, &block, "5s");
     let addrs = [a.addr, b.addr];
-    let body = event_body("evt-snt-tls", 300);
     let round = |from: usize, to: usize| {
         for i in from..to {
             let k = format!("stls-{i}");
+            let body = event_body(&k, 300);
             let (seen, dup) = deliver_retrying(&addrs, &body, &k, Duration::from_secs(40));
             assert!(!dup, "{k}: {seen:?}");
             let (seen, dup) =
@@ -1081,6 +1087,7 @@ fn failover_stream_with(wait_replicas: u32, replicas: usize) -> FailoverRun {
             failed_over = true;
         }
         let k = format!("snt-{i}");
+        let body = event_body(&k, 300);
         let first = Instant::now();
         let turn = [addrs[i % 2], addrs[(i + 1) % 2]];
         let (seen, dup) = deliver_retrying(&turn, &body, &k, Duration::from_secs(40));

@@ -284,9 +284,9 @@ impl DedupeStore for MemoryStore {
                 });
             }
         }
-        let evicted = s.make_room(now, self.shard_cap).map_err(|Full| {
-            StoreError("the memory store is full of deliveries in flight".into())
-        })?;
+        let evicted = s
+            .make_room(now, self.shard_cap)
+            .map_err(|Full| StoreError::Full)?;
         let token = Token::unique();
         s.seq = s.seq.wrapping_add(1);
         let seq = s.seq;

@@ -101,18 +101,26 @@ pub enum Reservation {
     Delivered,
 }
 
-/// The store failed (unreachable, timed out). The gateway's policy decides
-/// what the sender gets; the memory store never fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "dedupe store error: {}", self.0)
-    }
+/// Why a store call failed. The gateway's policy (`on_error`) decides what
+/// the sender gets. Messages never hold a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store's settings cannot work (a bad URL, no sentinel).
+    #[error("dedupe store settings: {0}")]
+    Settings(String),
+    /// The store could not be reached or refused the command.
+    #[error("dedupe store unavailable: {0}")]
+    Unavailable(String),
+    /// No answer within the store's timeout.
+    #[error("dedupe store: no answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// A settle was not acknowledged by `wait_replicas` replicas in time.
+    #[error("dedupe store: {0}")]
+    NotReplicated(String),
+    /// Every slot of the memory store holds a delivery in flight.
+    #[error("dedupe store full of deliveries in flight")]
+    Full,
 }
-
-impl std::error::Error for StoreError {}
 
 /// A store of delivery keys shared by every request of a gateway.
 #[async_trait]

@@ -327,7 +327,7 @@ impl Inner {
         let tls = options.target.is_tls().then(|| options.tls.certificates());
         let invalid = |what: &str, e: RedisError| {
             // The crate's message, never the URL: it may hold a password.
-            StoreError(format!("invalid redis {what}: {:?}", e.kind()))
+            StoreError::Settings(format!("invalid redis {what}: {:?}", e.kind()))
         };
         let backend = match &options.target {
             RedisTarget::Single(url) => Backend::Single {
@@ -352,9 +352,9 @@ impl Inner {
             RedisTarget::Sentinel { master, urls } => {
                 let first = urls
                     .first()
-                    .ok_or_else(|| StoreError("no sentinel URL".into()))?;
+                    .ok_or_else(|| StoreError::Settings("no sentinel URL".into()))?;
                 let node = url::Url::parse(first)
-                    .map_err(|_| StoreError("invalid sentinel URL".into()))?;
+                    .map_err(|_| StoreError::Settings("invalid sentinel URL".into()))?;
                 let sentinels = urls
                     .iter()
                     .map(|u| open_client(&without_db(u), tls.as_ref()))
@@ -516,7 +516,7 @@ impl Inner {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 self.after_error(i, &e);
-                Err(StoreError(format!("redis: {e}")))
+                Err(StoreError::Unavailable(format!("redis: {e}")))
             }
             Err(_) => {
                 // A connection that timed out may hang for ever.
@@ -524,10 +524,7 @@ impl Inner {
                     i,
                     &RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)),
                 );
-                Err(StoreError(format!(
-                    "redis: no answer within {:?}",
-                    self.timeout
-                )))
+                Err(StoreError::Timeout(self.timeout))
             }
         }
     }
@@ -538,7 +535,7 @@ impl Inner {
         if let Backend::Sentinel(s) = &self.backend {
             s.forget();
         }
-        StoreError(format!(
+        StoreError::NotReplicated(format!(
             "redis: {what} reached {acked} of {} replicas within {:?} (wait_replicas)",
             self.wait_replicas, self.timeout
         ))
@@ -578,7 +575,9 @@ impl Inner {
             // The key holds a reservation, or something hookgate did not
             // write: either way it is not ours to forward now.
             0 => Ok(Reservation::InFlight),
-            n => Err(StoreError(format!("redis: unexpected reserve answer {n}"))),
+            n => Err(StoreError::Unavailable(format!(
+                "redis: unexpected reserve answer {n}"
+            ))),
         }
     }
 
